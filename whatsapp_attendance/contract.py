@@ -1,0 +1,377 @@
+"""The contract between the ``whatsapp_attendance`` Odoo addon and ``whatsapp_bridge``.
+
+This file is written once and used by both sides: the addon validates what the
+bridge sends with it, and the bridge builds and checks its payloads with it
+(it loads this file by path, see ``whatsapp_bridge/contract.py``).  It must
+therefore stay pure Python: no Odoo import, no third-party import.
+
+Version
+-------
+Every payload carries ``"v": CONTRACT_VERSION``.  A payload of another version
+is refused with an error naming the ``v`` field.  ``contract_info`` (JSON-RPC)
+returns the version the addon speaks, so a bridge can refuse to start against
+an incompatible addon.
+
+Redis streams
+-------------
+Each stream entry has one field, ``payload``: a JSON document (UTF-8).
+
+* ``wa:in``      raw provider events (bridge internal: webhook bodies, session events)
+* ``wa:out``     outbound jobs, appended by Odoo **after commit** (``OutboundJob``)
+* ``wa:control`` session commands from Odoo (``ControlCommand``)
+* ``wa:dead``    events that could not be processed, with the reason
+
+A deployment may prefix every stream name (``stream_name('wa:out', 'acme:')``)
+so several databases, or test runs, share one Redis.
+
+JSON-RPC
+--------
+The bridge calls ``execute_kw(db, uid, api_key, API_MODEL, method, [arg], {})``
+on Odoo's ``/jsonrpc`` endpoint with the API key of the technical user that
+belongs to the *WhatsApp Bridge* group.  Methods (``API_METHODS``):
+
+* ``ingest_messages([InboundMessage, ...])`` -> ``[{wamid, message_id, service_id,
+  partner_id, duplicate}]`` (same order)
+* ``ingest_statuses([Status, ...])`` -> ``[{wamid, message_id, result}]`` with
+  result ``applied`` | ``ignored`` (would move backwards / same) | ``unknown``
+* ``report_send_results([SendResult, ...])`` -> ``[{message_id, state}]``
+* ``report_session_state(SessionState)`` -> ``{account_id, state}``
+* ``read_attachment({"v": 1, "message_id": int})`` -> ``{message_id, filename,
+  mimetype, data}`` (``data`` is base64)
+* ``contract_info()`` -> ``{version, streams, methods}``
+
+Every batch is validated as a whole before anything is written: one bad item
+fails the call with an error naming the item and field (``messages[3].from.wa_id:
+...``) and nothing is written.  A valid batch is written in one transaction.
+Replaying a batch changes nothing and returns the same ids (idempotent on the
+WhatsApp message id, per account).
+"""
+
+from __future__ import annotations
+
+import re
+
+CONTRACT_VERSION = 1
+
+STREAM_IN = "wa:in"
+STREAM_OUT = "wa:out"
+STREAM_CONTROL = "wa:control"
+STREAM_DEAD = "wa:dead"
+STREAMS = (STREAM_IN, STREAM_OUT, STREAM_CONTROL, STREAM_DEAD)
+PAYLOAD_FIELD = "payload"
+
+API_MODEL = "whatsapp.api"
+API_METHODS = (
+    "ingest_messages",
+    "ingest_statuses",
+    "report_send_results",
+    "report_session_state",
+    "read_attachment",
+    "contract_info",
+)
+
+MESSAGE_TYPES = (
+    "text", "image", "audio", "video", "document", "sticker", "location",
+    "contacts", "reaction", "interactive", "unsupported", "system",
+)
+MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
+OUTBOUND_TYPES = ("text", "image", "audio", "video", "document", "interactive")
+STATUS_VALUES = ("sent", "delivered", "read", "failed")
+SEND_RESULT_STATES = ("sent", "failed")
+SESSION_STATES = ("disconnected", "pairing", "connected", "logged_out", "error")
+CONTROL_COMMANDS = ("start", "stop", "logout")
+
+# Reply buttons of the rating request: id = "rate:<rating access token>:<score>".
+# The reply carries its own token, so a late reply lands on its own service.
+RATING_BUTTON_PREFIX = "rate"
+RATING_SCORES = (5, 3, 1)
+
+_DIGITS = re.compile(r"^\d{6,20}$")
+_RATING_ID = re.compile(r"^rate:([A-Za-z0-9-]{8,64}):([135])$")
+
+
+class ContractError(ValueError):
+    """A payload does not follow the contract; ``path`` names the bad field."""
+
+    def __init__(self, path: str, problem: str):
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+def stream_name(base: str, prefix: str = "") -> str:
+    if base not in STREAMS:
+        raise ContractError("stream", f"unknown stream {base!r}")
+    return f"{prefix}{base}"
+
+
+def rating_button_id(token: str, score: int) -> str:
+    return f"{RATING_BUTTON_PREFIX}:{token}:{score}"
+
+
+def parse_rating_button_id(button_id: str) -> tuple[str, int] | None:
+    """``(token, score)`` for a rating reply button id, else ``None``."""
+    match = _RATING_ID.match(button_id or "")
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+# --------------------------------------------------------------------------
+# small field checkers: each raises ContractError naming the path
+# --------------------------------------------------------------------------
+
+def _obj(value, path):
+    if not isinstance(value, dict):
+        raise ContractError(path, "expected an object")
+    return value
+
+
+def _str(d, key, path, required=True, max_len=None, allow_empty=False):
+    value = d.get(key)
+    if value is None:
+        if required:
+            raise ContractError(f"{path}.{key}", "is required")
+        return None
+    if not isinstance(value, str):
+        raise ContractError(f"{path}.{key}", f"expected a string, got {type(value).__name__}")
+    if not allow_empty and not value.strip():
+        raise ContractError(f"{path}.{key}", "must not be empty")
+    if max_len and len(value) > max_len:
+        raise ContractError(f"{path}.{key}", f"longer than {max_len} characters")
+    return value
+
+
+def _int(d, key, path, required=True, minimum=None):
+    value = d.get(key)
+    if value is None:
+        if required:
+            raise ContractError(f"{path}.{key}", "is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ContractError(f"{path}.{key}", f"expected an integer, got {type(value).__name__}")
+    if minimum is not None and value < minimum:
+        raise ContractError(f"{path}.{key}", f"must be >= {minimum}")
+    return value
+
+
+def _num(d, key, path, low, high):
+    value = d.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ContractError(f"{path}.{key}", "expected a number")
+    if not low <= value <= high:
+        raise ContractError(f"{path}.{key}", f"must be between {low} and {high}")
+    return value
+
+
+def _choice(d, key, path, choices, required=True):
+    value = d.get(key)
+    if value is None and not required:
+        return None
+    if value not in choices:
+        raise ContractError(f"{path}.{key}", f"must be one of {', '.join(map(str, choices))}; got {value!r}")
+    return value
+
+
+def _version(d, path):
+    if d.get("v") != CONTRACT_VERSION:
+        raise ContractError(f"{path}.v", f"unsupported contract version {d.get('v')!r} (expected {CONTRACT_VERSION})")
+
+
+def _error(d, key, path):
+    err = d.get(key)
+    if err is None:
+        return None
+    _obj(err, f"{path}.{key}")
+    _int(err, "code", f"{path}.{key}", required=False)
+    _str(err, "title", f"{path}.{key}", required=False, allow_empty=True)
+    _str(err, "message", f"{path}.{key}", required=False, allow_empty=True)
+    return err
+
+
+def _batch(items, name):
+    if not isinstance(items, list):
+        raise ContractError(name, "expected a list")
+    if not items:
+        raise ContractError(name, "must not be empty")
+    if len(items) > 500:
+        raise ContractError(name, "at most 500 items per call")
+
+
+# --------------------------------------------------------------------------
+# payloads
+# --------------------------------------------------------------------------
+
+def validate_inbound_message(msg, path="message"):
+    """InboundMessage::
+
+        {"v": 1, "account": "<phone_number_id>", "wamid": "wamid.X", "timestamp": 1732240000,
+         "from": {"wa_id": "5511987654321", "user_id": "BR.1A2B", "name": "Maria"},
+         "type": "text", "text": "hello",
+         "media": {"filename", "mimetype", "data" (base64), "voice": bool, "caption"},
+         "location": {"latitude", "longitude", "name", "address"},
+         "contacts": [{"name", "phones": [...], "emails": [...]}],
+         "reaction": {"wamid", "emoji"},            # emoji "" = reaction removed
+         "interactive": {"id", "title"},           # button/list/template button reply
+         "context": {"wamid", "forwarded": bool, "frequently_forwarded": bool},  # reply-to / forwarded
+         "system": {"type", "wa_id", "new_wa_id", "user_id", "new_user_id"},  # type "system": number changed
+         "errors": [{"code", "title", "message"}]}   # type "unsupported": why WhatsApp could not show it
+
+    Optional fields not listed are ignored by the addon.
+    """
+    _obj(msg, path)
+    _version(msg, path)
+    _str(msg, "account", path, max_len=64)
+    _str(msg, "wamid", path, max_len=256)
+    _int(msg, "timestamp", path, minimum=0)
+    sender = _obj(msg.get("from"), f"{path}.from")
+    wa_id = _str(sender, "wa_id", f"{path}.from", required=False)
+    user_id = _str(sender, "user_id", f"{path}.from", required=False, max_len=128)
+    _str(sender, "name", f"{path}.from", required=False, allow_empty=True, max_len=256)
+    if wa_id is not None and not _DIGITS.match(wa_id):
+        raise ContractError(f"{path}.from.wa_id", f"expected the phone number as 6 to 20 digits, got {wa_id!r}")
+    if not wa_id and not user_id:
+        raise ContractError(f"{path}.from", "needs wa_id or user_id")
+    mtype = _choice(msg, "type", path, MESSAGE_TYPES)
+    _str(msg, "text", path, required=mtype == "text", allow_empty=mtype != "text", max_len=65536)
+    if mtype in MEDIA_TYPES:
+        media = _obj(msg.get("media"), f"{path}.media")
+        _str(media, "mimetype", f"{path}.media", max_len=128)
+        _str(media, "data", f"{path}.media")
+        _str(media, "filename", f"{path}.media", required=False, max_len=256)
+    elif mtype == "location":
+        loc = _obj(msg.get("location"), f"{path}.location")
+        _num(loc, "latitude", f"{path}.location", -90, 90)
+        _num(loc, "longitude", f"{path}.location", -180, 180)
+    elif mtype == "contacts":
+        contacts = msg.get("contacts")
+        if not isinstance(contacts, list) or not contacts:
+            raise ContractError(f"{path}.contacts", "expected a non-empty list")
+        for i, contact in enumerate(contacts):
+            _obj(contact, f"{path}.contacts[{i}]")
+            _str(contact, "name", f"{path}.contacts[{i}]", allow_empty=True)
+    elif mtype == "reaction":
+        reaction = _obj(msg.get("reaction"), f"{path}.reaction")
+        _str(reaction, "wamid", f"{path}.reaction")
+        _str(reaction, "emoji", f"{path}.reaction", allow_empty=True)
+    elif mtype == "interactive":
+        reply = _obj(msg.get("interactive"), f"{path}.interactive")
+        _str(reply, "id", f"{path}.interactive", max_len=256)
+        _str(reply, "title", f"{path}.interactive", required=False, allow_empty=True)
+    if msg.get("context") is not None:
+        ctx = _obj(msg["context"], f"{path}.context")
+        _str(ctx, "wamid", f"{path}.context", required=False)
+    return msg
+
+
+def validate_status(status, path="status"):
+    """Status::
+
+        {"v": 1, "account": "<phone_number_id>", "wamid": "wamid.X", "status": "delivered",
+         "timestamp": 1732240000, "recipient": "5511987654321",
+         "recipient_user_id": "BR.1A2B",                                # optional, BSUID recipients
+         "error": {"code": 131047, "title": "...", "message": "..."}}   # with "failed"
+    """
+    _obj(status, path)
+    _version(status, path)
+    _str(status, "account", path, max_len=64)
+    _str(status, "wamid", path, max_len=256)
+    _choice(status, "status", path, STATUS_VALUES)
+    _int(status, "timestamp", path, minimum=0)
+    _error(status, "error", path)
+    return status
+
+
+def validate_send_result(result, path="result"):
+    """SendResult::
+
+        {"v": 1, "message_id": 42, "state": "sent", "wamid": "wamid.X"}
+        {"v": 1, "message_id": 42, "state": "failed", "error": {"code": 131047, "message": "..."}}
+    """
+    _obj(result, path)
+    _version(result, path)
+    _int(result, "message_id", path, minimum=1)
+    state = _choice(result, "state", path, SEND_RESULT_STATES)
+    _str(result, "wamid", path, required=state == "sent", max_len=256)
+    if state == "failed" and result.get("error") is None:
+        raise ContractError(f"{path}.error", "is required when state is failed")
+    _error(result, "error", path)
+    return result
+
+
+def validate_session_state(report, path="session"):
+    """SessionState::
+
+        {"v": 1, "account": "<account key>", "state": "pairing", "qr": "2@AbC...", "detail": ""}
+    """
+    _obj(report, path)
+    _version(report, path)
+    _str(report, "account", path, max_len=64)
+    state = _choice(report, "state", path, SESSION_STATES)
+    _str(report, "qr", path, required=state == "pairing", max_len=4096)
+    _str(report, "detail", path, required=False, allow_empty=True)
+    return report
+
+
+def validate_attachment_request(request, path="request"):
+    _obj(request, path)
+    _version(request, path)
+    _int(request, "message_id", path, minimum=1)
+    return request
+
+
+def validate_outbound_job(job, path="job"):
+    """OutboundJob (stream ``wa:out``), written by the addon::
+
+        {"v": 1, "message_id": 42, "account": "<phone_number_id>",
+         "to": {"wa_id": "5511987654321", "user_id": null},
+         "type": "text", "text": "Hello!", "reply_to": "wamid.X" | null,
+         "attachment": {"id": 7, "filename": "a.ogg", "mimetype": "audio/ogg", "voice": true} | null,
+         "buttons": [{"id": "rate:<token>:5", "title": "Satisfied"}] | null}
+    """
+    _obj(job, path)
+    _version(job, path)
+    _int(job, "message_id", path, minimum=1)
+    _str(job, "account", path)
+    to = _obj(job.get("to"), f"{path}.to")
+    if not to.get("wa_id") and not to.get("user_id"):
+        raise ContractError(f"{path}.to", "needs wa_id or user_id")
+    jtype = _choice(job, "type", path, OUTBOUND_TYPES)
+    if jtype in ("text", "interactive"):
+        _str(job, "text", path)
+    else:
+        att = _obj(job.get("attachment"), f"{path}.attachment")
+        _int(att, "id", f"{path}.attachment", minimum=1)
+        _str(att, "mimetype", f"{path}.attachment")
+    if jtype == "interactive":
+        buttons = job.get("buttons")
+        if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
+            raise ContractError(f"{path}.buttons", "expected 1 to 3 buttons")
+        for i, button in enumerate(buttons):
+            _obj(button, f"{path}.buttons[{i}]")
+            _str(button, "id", f"{path}.buttons[{i}]", max_len=256)
+            _str(button, "title", f"{path}.buttons[{i}]", max_len=20)
+    return job
+
+
+def validate_control_command(command, path="command"):
+    """ControlCommand (stream ``wa:control``): ``{"v": 1, "account": "...", "command": "start"}``"""
+    _obj(command, path)
+    _version(command, path)
+    _str(command, "account", path)
+    _choice(command, "command", path, CONTROL_COMMANDS)
+    return command
+
+
+def validate_batch(items, name, validator):
+    """Validate a whole batch; the error names ``name[index].field``."""
+    _batch(items, name)
+    for index, item in enumerate(items):
+        validator(item, f"{name}[{index}]")
+    return items
+
+
+def contract_info() -> dict:
+    return {
+        "version": CONTRACT_VERSION,
+        "streams": list(STREAMS),
+        "methods": list(API_METHODS),
+    }

@@ -1,0 +1,10 @@
+from . import (
+    discuss_channel,
+    res_config_settings,
+    res_partner,
+    res_users,
+    whatsapp_account,
+    whatsapp_api,
+    whatsapp_message,
+    whatsapp_service,
+)

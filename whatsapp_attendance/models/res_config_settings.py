@@ -1,0 +1,54 @@
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = 'res.config.settings'
+
+    whatsapp_idle_timeout = fields.Integer(
+        "Idle Timeout (minutes)", config_parameter='whatsapp_attendance.idle_timeout', default=30,
+        help="A service in progress with no message in either direction for this long is finished. 0 disables.")
+    whatsapp_rating_text = fields.Char(
+        "Rating Request", config_parameter='whatsapp_attendance.rating_text',
+        help="Sent when a service finishes. Placeholders: {name} (customer), {link} (rating page), {service}. "
+             "Empty: the built-in text, in the customer's language.")
+    whatsapp_redis_url = fields.Char(
+        "Redis URL", config_parameter='whatsapp_attendance.redis_url', default='redis://127.0.0.1:6379/0',
+        help="Where the bridge reads outbound messages (stream wa:out).")
+    whatsapp_stream_prefix = fields.Char(
+        "Stream Prefix", config_parameter='whatsapp_attendance.stream_prefix',
+        help="Prefix of the Redis stream names, when several databases share one Redis.")
+    whatsapp_repush_delay = fields.Integer(
+        "Re-push Delay (seconds)", config_parameter='whatsapp_attendance.repush_delay', default=120,
+        help="An outbound message still queued after this delay is pushed to the bridge again.")
+    whatsapp_default_country_id = fields.Many2one(
+        'res.country', "Default Country", compute='_compute_whatsapp_default_country_id',
+        inverse='_inverse_whatsapp_default_country_id', readonly=False,
+        help="Country used to read phone numbers typed without a country code.")
+    whatsapp_finish_keywords = fields.Char(
+        "Customer Finish Keywords", config_parameter='whatsapp_attendance.finish_keywords', default="#end,#fim",
+        help="Comma-separated words a customer can send to finish their service.")
+
+    @api.depends('company_id')
+    def _compute_whatsapp_default_country_id(self):
+        code = self.env['ir.config_parameter'].sudo().get_param('whatsapp_attendance.default_country_code')
+        country = self.env['res.country'].search([('code', '=', code)], limit=1) if code else False
+        for settings in self:
+            settings.whatsapp_default_country_id = country
+
+    def _inverse_whatsapp_default_country_id(self):
+        for settings in self:
+            self.env['ir.config_parameter'].sudo().set_param(
+                'whatsapp_attendance.default_country_code', settings.whatsapp_default_country_id.code or False)
+
+    @api.constrains('whatsapp_idle_timeout', 'whatsapp_repush_delay', 'whatsapp_redis_url')
+    def _check_whatsapp_settings(self):
+        for settings in self:
+            if settings.whatsapp_idle_timeout < 0:
+                raise ValidationError(self.env._("The idle timeout cannot be negative (0 disables it)."))
+            if settings.whatsapp_repush_delay and settings.whatsapp_repush_delay < 10:
+                raise ValidationError(self.env._("The re-push delay must be at least 10 seconds."))
+            url = settings.whatsapp_redis_url
+            if url and not url.startswith(('redis://', 'rediss://', 'unix://')):
+                raise ValidationError(self.env._(
+                    "The Redis URL must start with redis://, rediss:// or unix:// (got %(url)s).", url=url))

@@ -1,0 +1,98 @@
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..tools import phone as phone_tools
+
+
+class ResPartner(models.Model):
+    _inherit = 'res.partner'
+
+    whatsapp_user_id = fields.Char(
+        "WhatsApp User ID", copy=False, index='btree_not_null',
+        help="Business-scoped user id WhatsApp gives this customer (contacts[].user_id).")
+    whatsapp_phone = fields.Char(
+        "WhatsApp Number", copy=False, index='btree_not_null',
+        help="The customer's WhatsApp number in E.164 format (+5511987654321).")
+    phone_e164 = fields.Char("Phone (E.164)", compute='_compute_phone_e164', store=True, index='btree_not_null')
+    mobile_e164 = fields.Char("Mobile (E.164)", compute='_compute_phone_e164', store=True, index='btree_not_null')
+    whatsapp_service_ids = fields.One2many('whatsapp.service', 'partner_id', string="WhatsApp Services")
+    whatsapp_service_count = fields.Integer(compute='_compute_whatsapp_service_count')
+
+    _sql_constraints = [
+        ('whatsapp_user_id_unique', 'UNIQUE(whatsapp_user_id)',
+         "Another contact already has this WhatsApp user id."),
+    ]
+
+    @api.depends('phone', 'mobile', 'country_id')
+    def _compute_phone_e164(self):
+        default_region = self.env['res.partner']._whatsapp_default_region()
+        for partner in self:
+            region = partner.country_id.code or default_region
+            partner.phone_e164 = phone_tools.to_e164(partner.phone, region)
+            partner.mobile_e164 = phone_tools.to_e164(partner.mobile, region)
+
+    def _compute_whatsapp_service_count(self):
+        counts = dict(self.env['whatsapp.service']._read_group(
+            [('partner_id', 'in', self.ids)], ['partner_id'], ['__count']))
+        for partner in self:
+            partner.whatsapp_service_count = counts.get(partner, 0)
+
+    @api.constrains('whatsapp_phone')
+    def _check_whatsapp_phone(self):
+        for partner in self.filtered('whatsapp_phone'):
+            if phone_tools.to_e164(partner.whatsapp_phone) != partner.whatsapp_phone:
+                raise ValidationError(self.env._(
+                    "The WhatsApp number of %(name)s must be in E.164 format, like +5511987654321 (got %(number)s).",
+                    name=partner.display_name, number=partner.whatsapp_phone))
+
+    @api.model
+    def _whatsapp_default_region(self):
+        """Country used to read national numbers: the setting, else the company's country."""
+        code = self.env['ir.config_parameter'].sudo().get_param('whatsapp_attendance.default_country_code')
+        return (code or self.env.company.country_id.code or '').upper() or None
+
+    @api.model
+    def _whatsapp_find_or_create(self, wa_id=None, user_id=None, name=None):
+        """The contact WhatsApp names with ``user_id`` (BSUID) and/or ``wa_id`` (phone digits).
+
+        The business-scoped user id wins; then the phone number, compared in
+        E.164 with the contact's WhatsApp number, phone and mobile (so an
+        existing contact typed in any format is reused). The profile ``name``
+        only names a contact created here.
+        """
+        Partner = self.with_context(active_test=False)
+        e164 = phone_tools.to_e164(wa_id) if wa_id else False
+        partner = self.browse()
+        if user_id:
+            partner = Partner.search([('whatsapp_user_id', '=', user_id)], limit=1)
+        if not partner and e164:
+            variants = phone_tools.whatsapp_variants(e164)
+            domain = ['|', '|', ('whatsapp_phone', 'in', variants),
+                      ('mobile_e164', 'in', variants), ('phone_e164', 'in', variants)]
+            if user_id:
+                # a contact already tied to another WhatsApp user is someone else (recycled number)
+                domain = [('whatsapp_user_id', 'in', [False, user_id])] + domain
+            partner = Partner.search(domain, order='active desc, id', limit=1)
+        if partner:
+            updates = {}
+            if user_id and not partner.whatsapp_user_id:
+                updates['whatsapp_user_id'] = user_id
+            if e164 and not partner.whatsapp_phone:
+                updates['whatsapp_phone'] = e164
+            if updates:
+                partner.write(updates)
+            return partner
+        return self.create({
+            'name': ((name or '').strip() or (e164 and phone_tools.format_international(e164))
+                     or self.env._("WhatsApp customer")),
+            'mobile': e164 and phone_tools.format_international(e164),
+            'whatsapp_phone': e164,
+            'whatsapp_user_id': user_id or False,
+        })
+
+    def action_view_whatsapp_services(self):
+        self.ensure_one()
+        action = self.env['ir.actions.act_window']._for_xml_id('whatsapp_attendance.whatsapp_service_action')
+        action['domain'] = [('partner_id', '=', self.id)]
+        action['context'] = {'default_partner_id': self.id}
+        return action

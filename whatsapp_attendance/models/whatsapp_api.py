@@ -1,0 +1,241 @@
+import base64
+import logging
+from datetime import datetime, timezone
+
+from odoo import api, models
+from odoo.exceptions import AccessError, ValidationError
+from odoo.tools import SQL
+
+from .. import contract
+from ..tools.phone import to_e164
+from .whatsapp_service import render_inbound_body
+
+_logger = logging.getLogger(__name__)
+
+
+class WhatsappApi(models.AbstractModel):
+    """The JSON-RPC API of the bridge and of integrators (see ``contract.py`` and docs/api.md).
+
+    Called through ``execute_kw`` with the API key of a user of the *WhatsApp
+    Bridge* group. Every method validates its whole batch first: a bad item
+    fails the call with a ValidationError naming the item and field, and
+    nothing is written. A valid batch is written in the call's transaction.
+    Replaying a batch changes nothing and returns the same ids.
+    """
+
+    _name = 'whatsapp.api'
+    _description = "WhatsApp Bridge API"
+
+    def _check_bridge_access(self):
+        if not (self.env.su or self.env.user.has_group('whatsapp_attendance.group_whatsapp_bridge')):
+            raise AccessError(self.env._("Only users of the WhatsApp Bridge group may call the WhatsApp API."))
+        # sudo: the bridge acts for customers (contacts, channels, messages) after the checks above
+        return self.sudo()
+
+    @api.model
+    def _validate(self, items, name, validator):
+        try:
+            return contract.validate_batch(items, name, validator)
+        except contract.ContractError as error:
+            raise ValidationError(str(error)) from None
+
+    @api.model
+    def _accounts_for(self, items, name):
+        """``{key: whatsapp.account}`` for every ``account`` of the batch; an unknown key is an error."""
+        keys = {item['account'] for item in items}
+        accounts = self.env['whatsapp.account'].search([('phone_number_id', 'in', list(keys))])
+        by_key = {account.phone_number_id: account for account in accounts}
+        for index, item in enumerate(items):
+            if item['account'] not in by_key:
+                raise ValidationError(self.env._("%(path)s: unknown WhatsApp account %(key)r",
+                                        path=f"{name}[{index}].account", key=item['account']))
+        return by_key
+
+    # ------------------------------------------------------------------
+    # Inbound messages
+    # ------------------------------------------------------------------
+
+    @api.model
+    def contract_info(self):
+        self._check_bridge_access()
+        return contract.contract_info()
+
+    @api.model
+    def ingest_messages(self, messages):
+        """Store inbound WhatsApp messages; return ``[{wamid, message_id, service_id, partner_id, duplicate}]``."""
+        this = self._check_bridge_access()
+        this._validate(messages, 'messages', contract.validate_inbound_message)
+        accounts = this._accounts_for(messages, 'messages')
+        for index, item in enumerate(messages):
+            if item['type'] in contract.MEDIA_TYPES:
+                try:
+                    base64.b64decode(item['media']['data'], validate=True)
+                except ValueError:
+                    raise ValidationError(self.env._("%(path)s: not valid base64",
+                                            path=f"messages[{index}].media.data")) from None
+        # Serialize with concurrent calls for the same customers (no duplicate contact or open
+        # service), always in the same order so two calls cannot deadlock; then one query finds
+        # the messages already stored (replays, or a concurrent call that just committed them).
+        for key in sorted({(accounts[i['account']].id, i['from'].get('user_id') or i['from'].get('wa_id'))
+                           for i in messages}):
+            this.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(hashtext(%s))", "whatsapp:%s:%s" % key))
+        stored = this.env['whatsapp.message'].search([
+            ('account_id', 'in', [a.id for a in accounts.values()]),
+            ('wamid', 'in', [item['wamid'] for item in messages])])
+        known = {(m.account_id.id, m.wamid): m for m in stored}
+        customers = {}
+        results = []
+        for item in messages:
+            account = accounts[item['account']]
+            message = known.get((account.id, item['wamid']))
+            if message:
+                results.append(this._message_result(message, duplicate=True))
+                continue
+            message = this._ingest_message(item, account, customers)
+            known[(account.id, item['wamid'])] = message
+            results.append(this._message_result(message))
+        return results
+
+    def _ingest_message(self, item, account, customers):
+        """Store one new inbound message; ``customers`` caches contacts and services within the batch."""
+        sender = item['from']
+        key = (account.id, sender.get('user_id'), sender.get('wa_id'))
+        partner, service = customers.get(key, (None, None))
+        if partner is None:
+            partner = self.env['res.partner']._whatsapp_find_or_create(
+                wa_id=sender.get('wa_id'), user_id=sender.get('user_id'), name=sender.get('name'))
+        rated_service = self._rating_reply_service(item, partner)
+        Service = self.env['whatsapp.service']
+        if rated_service:
+            service = rated_service
+        elif not service or service.state == 'done':
+            service = Service.search([
+                ('partner_id', '=', partner.id), ('account_id', '=', account.id), ('state', '!=', 'done'),
+            ], limit=1) or Service.create({'partner_id': partner.id, 'account_id': account.id})
+            customers[key] = (partner, service)
+        if item['type'] == 'system':
+            self._apply_system_change(item, partner)
+        message = service._receive(item, partner, {'body': render_inbound_body(self.env, item)})
+        if rated_service:
+            token, score = contract.parse_rating_button_id(item['interactive']['id'])
+            rated_service.rating_apply(score, token=token)
+        elif item['type'] == 'text' and item['text'].strip().lower() in Service._finish_keywords():
+            service._finish('customer')
+        return message
+
+    def _rating_reply_service(self, item, partner):
+        """The service a rating reply button belongs to, whenever the request was sent."""
+        if item['type'] != 'interactive':
+            return self.env['whatsapp.service']
+        parsed = contract.parse_rating_button_id(item['interactive']['id'])
+        if not parsed:
+            return self.env['whatsapp.service']
+        rating = self.env['rating.rating'].search([
+            ('access_token', '=', parsed[0]), ('res_model', '=', 'whatsapp.service'),
+            ('partner_id', '=', partner.id)], limit=1)
+        return self.env['whatsapp.service'].browse(rating.res_id).exists()
+
+    def _apply_system_change(self, item, partner):
+        new_wa_id = (item.get('system') or {}).get('new_wa_id')
+        if new_wa_id:
+            partner.whatsapp_phone = to_e164(new_wa_id) or partner.whatsapp_phone
+
+    @staticmethod
+    def _message_result(message, duplicate=False):
+        return {
+            'wamid': message.wamid,
+            'message_id': message.id,
+            'service_id': message.service_id.id,
+            'partner_id': message.partner_id.id,
+            'duplicate': duplicate,
+        }
+
+    # ------------------------------------------------------------------
+    # Statuses and send results
+    # ------------------------------------------------------------------
+
+    @api.model
+    def ingest_statuses(self, statuses):
+        """Apply delivery statuses; return ``[{wamid, message_id, result}]`` (applied, ignored, unknown)."""
+        this = self._check_bridge_access()
+        this._validate(statuses, 'statuses', contract.validate_status)
+        accounts = this._accounts_for(statuses, 'statuses')
+        results = []
+        for item in statuses:
+            message = this.env['whatsapp.message'].search([
+                ('account_id', '=', accounts[item['account']].id), ('wamid', '=', item['wamid']),
+                ('direction', '=', 'outbound')], limit=1)
+            if not message:
+                results.append({'wamid': item['wamid'], 'message_id': False, 'result': 'unknown'})
+                continue
+            when = datetime.fromtimestamp(item['timestamp'], timezone.utc).replace(tzinfo=None)
+            result = message._apply_status(item['status'], when=when, error=item.get('error'))
+            results.append({'wamid': item['wamid'], 'message_id': message.id, 'result': result})
+        return results
+
+    @api.model
+    def report_send_results(self, results):
+        """Record what the bridge got from WhatsApp for outbound jobs; return ``[{message_id, state}]``."""
+        this = self._check_bridge_access()
+        this._validate(results, 'results', contract.validate_send_result)
+        messages = this.env['whatsapp.message'].browse([r['message_id'] for r in results]).exists()
+        known = {m.id: m for m in messages if m.direction == 'outbound'}
+        for index, item in enumerate(results):
+            if item['message_id'] not in known:
+                raise ValidationError(self.env._("%(path)s: no outbound WhatsApp message with id %(id)s",
+                                        path=f"results[{index}].message_id", id=item['message_id']))
+            if item.get('wamid'):
+                other = this.env['whatsapp.message'].search([
+                    ('account_id', '=', known[item['message_id']].account_id.id), ('wamid', '=', item['wamid']),
+                    ('id', '!=', item['message_id'])], limit=1)
+                if other:
+                    raise ValidationError(self.env._(
+                        "%(path)s: WhatsApp message id %(wamid)s already belongs to message %(id)s",
+                        path=f"results[{index}].wamid", wamid=item['wamid'], id=other.id))
+        answer = []
+        for item in results:
+            message = known[item['message_id']]
+            if item['state'] == 'sent':
+                if not message.wamid:
+                    message.wamid = item['wamid']
+                message._apply_status('sent')
+            else:
+                message._apply_status('failed', error=item.get('error'))
+            answer.append({'message_id': message.id, 'state': message.state})
+        return answer
+
+    # ------------------------------------------------------------------
+    # Session and attachments
+    # ------------------------------------------------------------------
+
+    @api.model
+    def report_session_state(self, report):
+        """Store the WhatsApp Web session state (and QR code while pairing); return ``{account_id, state}``."""
+        this = self._check_bridge_access()
+        try:
+            contract.validate_session_state(report)
+        except contract.ContractError as error:
+            raise ValidationError(str(error)) from None
+        account = this._accounts_for([report], 'session')[report['account']]
+        account._apply_session_state(report['state'], qr=report.get('qr'), detail=report.get('detail'))
+        return {'account_id': account.id, 'state': account.session_state}
+
+    @api.model
+    def read_attachment(self, request):
+        """The file of an outbound message: ``{message_id, filename, mimetype, data}`` (data in base64)."""
+        this = self._check_bridge_access()
+        try:
+            contract.validate_attachment_request(request)
+        except contract.ContractError as error:
+            raise ValidationError(str(error)) from None
+        message = this.env['whatsapp.message'].browse(request['message_id']).exists()
+        if not message or message.direction != 'outbound' or not message.attachment_id:
+            raise ValidationError(self.env._(
+                "request.message_id: no outbound WhatsApp message with a file has id %(id)s", id=request['message_id']))
+        attachment = message.attachment_id
+        return {
+            'message_id': message.id,
+            'filename': attachment.name,
+            'mimetype': attachment.mimetype,
+            'data': attachment.datas.decode() if attachment.datas else '',
+        }

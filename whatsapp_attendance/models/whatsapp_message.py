@@ -1,0 +1,193 @@
+import logging
+from datetime import timedelta
+
+import redis
+
+from odoo import api, fields, models
+from odoo.tools.translate import LazyTranslate
+
+from .. import contract
+from ..tools import redis_queue
+
+_logger = logging.getLogger(__name__)
+_lt = LazyTranslate(__name__)
+
+# Delivery states only move forward: a late "delivered" after "read" changes nothing.
+STATE_RANK = {'received': 0, 'queued': 0, 'sent': 1, 'delivered': 2, 'read': 3}
+DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/0'
+DEFAULT_REPUSH_DELAY = 120  # seconds
+
+
+class WhatsappMessage(models.Model):
+    _name = 'whatsapp.message'
+    _description = "WhatsApp Message"
+    _order = 'id desc'
+    _rec_name = 'wamid'
+
+    wamid = fields.Char(
+        "WhatsApp Message ID", readonly=True, copy=False, index='btree_not_null',
+        help="The id WhatsApp gives the message (wamid...). Empty until an outbound message is sent.")
+    account_id = fields.Many2one('whatsapp.account', required=True, readonly=True, index=True, ondelete='restrict')
+    service_id = fields.Many2one('whatsapp.service', required=True, readonly=True, index=True, ondelete='cascade')
+    partner_id = fields.Many2one(related='service_id.partner_id', store=True, string="Customer")
+    attendant_id = fields.Many2one('res.users', readonly=True,
+                                   help="Who wrote an outbound message.")
+    mail_message_id = fields.Many2one('mail.message', "Discuss Message", readonly=True, index='btree_not_null',
+                                      ondelete='set null')
+    direction = fields.Selection([('inbound', "Received"), ('outbound', "Sent")], required=True, readonly=True)
+    message_type = fields.Selection([
+        ('text', "Text"), ('image', "Image"), ('audio', "Audio"), ('video', "Video"),
+        ('document', "Document"), ('sticker', "Sticker"), ('location', "Location"),
+        ('contacts', "Contacts"), ('reaction', "Reaction"), ('interactive', "Interactive reply"),
+        ('unsupported', "Unsupported"), ('system', "System"),
+    ], "Type", required=True, readonly=True, default='text')
+    body = fields.Text(readonly=True)
+    attachment_id = fields.Many2one('ir.attachment', readonly=True, ondelete='set null')
+    is_voice = fields.Boolean("Voice Note", readonly=True)
+    buttons = fields.Json(readonly=True, help="Reply buttons sent with an interactive message.")
+    reply_to_wamid = fields.Char("Reply To", readonly=True)
+    state = fields.Selection([
+        ('received', "Received"), ('queued', "Queued"), ('sent', "Sent"),
+        ('delivered', "Delivered"), ('read', "Read"), ('failed', "Failed"),
+    ], required=True, readonly=True, default='queued', index=True)
+    error_code = fields.Integer(readonly=True)
+    error_message = fields.Char("Failure Reason", readonly=True)
+    wa_timestamp = fields.Datetime("WhatsApp Time", readonly=True)
+    sent_at = fields.Datetime(readonly=True)
+    delivered_at = fields.Datetime(readonly=True)
+    read_at = fields.Datetime(readonly=True)
+    pushed_at = fields.Datetime("Last Pushed", readonly=True, copy=False)
+    push_count = fields.Integer(readonly=True, copy=False)
+
+    _sql_constraints = [
+        ('wamid_account_unique', 'UNIQUE(account_id, wamid)', "A WhatsApp message id is unique per account."),
+    ]
+
+    # ------------------------------------------------------------------
+    # Delivery states
+    # ------------------------------------------------------------------
+
+    def _apply_status(self, status, when=None, error=None):
+        """Move the delivery state forward; return 'applied' or 'ignored'.
+
+        'failed' is final and only replaces a state before 'delivered'.
+        """
+        self.ensure_one()
+        current = self.state
+        if current == 'failed' or current == status:
+            return 'ignored'
+        if status == 'failed':
+            if STATE_RANK[current] >= STATE_RANK['delivered']:
+                return 'ignored'
+            error = error or {}
+            self.write({
+                'state': 'failed',
+                'error_code': error.get('code') or 0,
+                'error_message': self._format_error(error),
+            })
+            self.service_id._notify_delivery_failure(self)
+            return 'applied'
+        if STATE_RANK[status] <= STATE_RANK[current]:
+            return 'ignored'
+        when = when or fields.Datetime.now()
+        values = {'state': status}
+        # reaching "read" implies it was sent and delivered
+        for step in ('sent', 'delivered', 'read'):
+            if STATE_RANK[step] <= STATE_RANK[status] and not self[f'{step}_at']:
+                values[f'{step}_at'] = when
+        self.write(values)
+        return 'applied'
+
+    @api.model
+    def _format_error(self, error):
+        code = error.get('code')
+        reason = ERROR_REASONS.get(code) if code else None
+        text = reason and str(reason) or error.get('message') or error.get('title') or self.env._("Unknown error")
+        return f"{text} ({code})" if code else text
+
+    # ------------------------------------------------------------------
+    # Outbound queue: pushed to Redis only after commit
+    # ------------------------------------------------------------------
+
+    def _outbound_payload(self):
+        self.ensure_one()
+        partner = self.service_id.partner_id
+        payload = {
+            'v': contract.CONTRACT_VERSION,
+            'message_id': self.id,
+            'account': self.account_id.phone_number_id,
+            'to': {'wa_id': (partner.whatsapp_phone or '').lstrip('+') or None,
+                   'user_id': partner.whatsapp_user_id or None},
+            'type': self.message_type,
+            'text': self.body or None,
+            'reply_to': self.reply_to_wamid or None,
+            'attachment': None,
+            'buttons': self.buttons or None,
+        }
+        if self.attachment_id:
+            payload['attachment'] = {
+                'id': self.attachment_id.id,
+                'filename': self.attachment_id.name,
+                'mimetype': self.attachment_id.mimetype,
+                'voice': self.is_voice,
+            }
+        return contract.validate_outbound_job(payload)
+
+    def _push_to_bridge(self):
+        """Queue these outbound messages for the bridge once the transaction commits."""
+        messages = self.filtered(lambda m: m.direction == 'outbound' and m.state == 'queued')
+        if not messages:
+            return
+        payloads = [message._outbound_payload() for message in messages]
+        now = fields.Datetime.now()
+        for message in messages:
+            message.write({'pushed_at': now, 'push_count': message.push_count + 1})
+        self._push_after_commit(contract.STREAM_OUT, payloads)
+
+    @api.model
+    def _redis_settings(self):
+        params = self.env['ir.config_parameter'].sudo()
+        url = params.get_param('whatsapp_attendance.redis_url') or DEFAULT_REDIS_URL
+        prefix = params.get_param('whatsapp_attendance.stream_prefix') or ''
+        return url, prefix
+
+    @api.model
+    def _push_after_commit(self, stream, payloads):
+        """XADD ``payloads`` to ``stream`` after commit; a failure leaves them for the re-push cron."""
+        url, prefix = self._redis_settings()
+
+        def push():
+            try:
+                redis_queue.push(url, prefix, stream, payloads)
+            except redis.RedisError as error:
+                _logger.warning("WhatsApp: Redis unavailable (%s); %d job(s) on %s wait for the re-push cron",
+                                error, len(payloads), stream)
+
+        self.env.cr.postcommit.add(push)
+
+    @api.model
+    def _cron_repush_queued(self, limit=1000):
+        """Push again outbound messages still queued after the re-push delay (the bridge deduplicates)."""
+        delay = int(self.env['ir.config_parameter'].sudo().get_param(
+            'whatsapp_attendance.repush_delay', DEFAULT_REPUSH_DELAY))
+        due = fields.Datetime.now() - timedelta(seconds=max(delay, 10))
+        messages = self.search([
+            ('direction', '=', 'outbound'), ('state', '=', 'queued'),
+            '|', ('pushed_at', '=', False), ('pushed_at', '<=', due),
+        ], order='id', limit=limit)
+        messages._push_to_bridge()
+        if len(messages) == limit:
+            self.env.ref('whatsapp_attendance.ir_cron_whatsapp_repush')._trigger()
+        return messages
+
+
+ERROR_REASONS = {
+    130429: _lt("WhatsApp is throttling this number; the message will be retried"),
+    131026: _lt("The message could not be delivered to this customer (not on WhatsApp, or old app)"),
+    131047: _lt("More than 24 hours have passed since the customer last wrote: free-form messages are not allowed"),
+    131051: _lt("WhatsApp does not support this message type"),
+    131052: _lt("The customer's media could not be downloaded"),
+    131053: _lt("The media could not be uploaded to WhatsApp (type or size not supported)"),
+    131056: _lt("Too many messages to this customer in a short time"),
+    190: _lt("The WhatsApp access token is expired or invalid"),
+}

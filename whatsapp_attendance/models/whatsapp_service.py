@@ -1,0 +1,500 @@
+import logging
+from datetime import datetime, timedelta, timezone
+
+from markupsafe import Markup, escape
+
+from odoo import Command, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL, html2plaintext, plaintext2html
+
+from .. import contract
+from ..tools.phone import format_international
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_IDLE_TIMEOUT = 30  # minutes
+DEFAULT_FINISH_KEYWORDS = "#end,#fim"
+
+
+class WhatsappService(models.Model):
+    """One conversation episode with a WhatsApp customer, handled in its own Discuss channel."""
+
+    _name = 'whatsapp.service'
+    _description = "WhatsApp Service"
+    _inherit = ['rating.mixin']
+    _order = 'id desc'
+
+    name = fields.Char("Reference", required=True, readonly=True, copy=False, default=lambda self: self.env._("New"))
+    partner_id = fields.Many2one('res.partner', "Customer", required=True, readonly=True, index=True,
+                                 ondelete='restrict', tracking=True)
+    partner_phone = fields.Char(related='partner_id.whatsapp_phone', string="WhatsApp Number")
+    account_id = fields.Many2one('whatsapp.account', "WhatsApp Account", required=True, readonly=True, index=True,
+                                 ondelete='restrict')
+    company_id = fields.Many2one(related='account_id.company_id', store=True)
+    user_id = fields.Many2one('res.users', "Attendant", index=True, tracking=True, readonly=True,
+                              domain=lambda self: [('groups_id', 'in', self.env.ref(
+                                  'whatsapp_attendance.group_whatsapp_attendant').id)])
+    state = fields.Selection([
+        ('waiting', "Waiting"), ('in_progress', "In Progress"), ('done', "Done"),
+    ], required=True, default='waiting', readonly=True, index=True, tracking=True, group_expand=True)
+    opened_at = fields.Datetime("Opened", required=True, readonly=True, default=fields.Datetime.now)
+    first_response_at = fields.Datetime("First Response", readonly=True)
+    last_interaction_at = fields.Datetime("Last Interaction", readonly=True, default=fields.Datetime.now, index=True)
+    closed_at = fields.Datetime("Closed", readonly=True)
+    end_reason = fields.Selection([
+        ('attendant', "Finished by the attendant"),
+        ('customer', "Finished by the customer"),
+        ('timeout', "Idle timeout"),
+    ], "Ended By", readonly=True, tracking=True)
+    channel_id = fields.Many2one('discuss.channel', "Conversation", readonly=True, copy=False, ondelete='restrict')
+    whatsapp_message_ids = fields.One2many('whatsapp.message', 'service_id', "WhatsApp Messages")
+    whatsapp_message_count = fields.Integer("WhatsApp Message Count", compute='_compute_whatsapp_message_count')
+    response_delay = fields.Float(
+        "First Response Delay (min)", compute='_compute_delays', store=True, aggregator='avg',
+        help="Minutes between the opening of the service and the first answer of an attendant.")
+    duration = fields.Float("Duration (min)", compute='_compute_delays', store=True, aggregator='avg')
+    is_mine = fields.Boolean(compute='_compute_is_mine', search='_search_is_mine')
+
+    def init(self):
+        # At most one open service per customer and account, even under concurrent ingestion.
+        self.env.cr.execute(SQL(
+            "CREATE UNIQUE INDEX IF NOT EXISTS whatsapp_service_one_open_idx "
+            "ON whatsapp_service (partner_id, account_id) WHERE state != 'done'"))
+
+    @api.depends('partner_id.name')
+    def _compute_display_name(self):
+        for service in self:
+            service.display_name = f"{service.name} · {service.partner_id.name}" if service.partner_id else service.name
+
+    def _compute_whatsapp_message_count(self):
+        counts = dict(self.env['whatsapp.message']._read_group(
+            [('service_id', 'in', self.ids)], ['service_id'], ['__count']))
+        for service in self:
+            service.whatsapp_message_count = counts.get(service, 0)
+
+    @api.depends('opened_at', 'first_response_at', 'closed_at')
+    def _compute_delays(self):
+        for service in self:
+            start = service.opened_at
+            service.response_delay = (
+                (service.first_response_at - start).total_seconds() / 60 if start and service.first_response_at else 0)
+            service.duration = (service.closed_at - start).total_seconds() / 60 if start and service.closed_at else 0
+
+    def _compute_is_mine(self):
+        for service in self:
+            service.is_mine = service.user_id == self.env.user
+
+    def _search_is_mine(self, operator, value):
+        if operator not in ('=', '!=') or not isinstance(value, bool):
+            raise UserError(self.env._("Operation not supported"))
+        positive = (operator == '=') == value
+        return [('user_id', '=' if positive else '!=', self.env.uid)]
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if vals.get('name', self.env._("New")) == self.env._("New"):
+                vals['name'] = self.env['ir.sequence'].next_by_code('whatsapp.service') or self.env._("New")
+            if vals.get('user_id') and vals.get('state', 'waiting') == 'waiting':
+                vals['state'] = 'in_progress'
+        services = super().create(vals_list)
+        services._create_channels()
+        return services
+
+    def _create_channels(self):
+        # sudo: discuss.channel - services are created by the bridge user, which is no channel member
+        Channel = self.env['discuss.channel'].sudo()
+        for service in self:
+            channel = Channel.create({
+                'name': service._channel_name(),
+                'channel_type': 'group',
+                'description': self.env._("WhatsApp conversation %(service)s with %(number)s",
+                                 service=service.name, number=service.partner_id.whatsapp_phone or '-'),
+                'whatsapp_service_id': service.id,
+                'channel_member_ids': [Command.create({'partner_id': partner.id})
+                                       for partner in service.user_id.partner_id],
+            })
+            # discuss.channel adds its creator as a member: only attendants belong here
+            attendant_partner = service.user_id.partner_id
+            channel.channel_member_ids.filtered(lambda m, keep=attendant_partner: m.partner_id != keep).unlink()
+            service.channel_id = channel
+
+    def _channel_name(self):
+        self.ensure_one()
+        name = self.partner_id.name
+        number = self.partner_id.whatsapp_phone
+        if not number or number.lstrip('+') in ''.join(ch for ch in name if ch.isdigit()):
+            return name
+        return f"{name} ({format_international(number)})"
+
+    # ------------------------------------------------------------------
+    # Rights
+    # ------------------------------------------------------------------
+
+    def _is_whatsapp_admin(self, user=None):
+        return (user or self.env.user).has_group('whatsapp_attendance.group_whatsapp_admin')
+
+    def _check_can_reply(self, user):
+        """Only the assigned attendant, or an administrator, may write to the customer."""
+        for service in self:
+            if service.state == 'done':
+                raise UserError(self.env._(
+                    "Service %(service)s is finished: the customer's next message opens a new service.",
+                    service=service.name))
+            if self._is_whatsapp_admin(user):
+                continue
+            if not service.user_id:
+                raise UserError(self.env._(
+                    "Service %(service)s is waiting in the queue: take it before answering the customer.",
+                    service=service.name))
+            if service.user_id != user:
+                raise UserError(self.env._(
+                    "Service %(service)s is attended by %(attendant)s: only they, or an administrator, "
+                    "can answer this customer.", service=service.name, attendant=service.user_id.name))
+
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+
+    def action_take(self):
+        self.ensure_one()
+        # sudo: whatsapp.service - an attendant who clicked too late can no longer read the service,
+        # but must learn who took it rather than get an access error
+        service = self.sudo()
+        if service.state == 'done':
+            raise UserError(self.env._("Service %(service)s is already finished.", service=service.name))
+        if service.user_id == self.env.user:
+            return self.action_open_discuss()
+        if service.user_id and not self._is_whatsapp_admin():
+            raise UserError(self.env._("Service %(service)s was already taken by %(attendant)s.",
+                              service=service.name, attendant=service.user_id.name))
+        self._assign(self.env.user)
+        return self.action_open_discuss()
+
+    def action_transfer(self):
+        self.ensure_one()
+        return {
+            'type': 'ir.actions.act_window',
+            'name': self.env._("Transfer %(service)s", service=self.name),
+            'res_model': 'whatsapp.service.transfer',
+            'view_mode': 'form',
+            'target': 'new',
+            'context': {'default_service_id': self.id},
+        }
+
+    def _transfer(self, user, note=None):
+        self.ensure_one()
+        if self.state == 'done':
+            raise UserError(self.env._("Service %(service)s is finished and cannot be transferred.", service=self.name))
+        if self.user_id and self.user_id != self.env.user and not self._is_whatsapp_admin():
+            raise UserError(self.env._("Only %(attendant)s or an administrator can transfer service %(service)s.",
+                              attendant=self.user_id.name, service=self.name))
+        if not user.has_group('whatsapp_attendance.group_whatsapp_attendant'):
+            raise UserError(self.env._("%(user)s is not a WhatsApp attendant.", user=user.name))
+        if user == self.user_id:
+            raise UserError(self.env._("Service %(service)s is already attended by %(user)s.",
+                              service=self.name, user=user.name))
+        self._assign(user, note=note)
+        # sudo: whatsapp.service - once transferred, the previous attendant no longer reads the service
+        service = self.sudo()
+        service.message_notify(
+            partner_ids=user.partner_id.ids,
+            subject=self.env._("WhatsApp service transferred to you"),
+            body=Markup("%s<br/>%s") % (
+                self.env._("%(by)s transferred the WhatsApp service %(service)s with %(customer)s to you.",
+                  by=self.env.user.name, service=service.name, customer=service.partner_id.name),
+                note or ''),
+            model=self._name, res_id=service.id,
+        )
+
+    def _assign(self, user, note=None):
+        """Make ``user`` the attendant: member of the channel, the previous attendant leaves it."""
+        previous = self.user_id
+        values = {'user_id': user.id}
+        if self.state == 'waiting':
+            values['state'] = 'in_progress'
+        # sudo: whatsapp.service - an attendant may take a queued service their record rules let them read
+        self.sudo().write(values)
+        # sudo: discuss.channel - the attendant is not yet a member of the channel they are joining
+        channel = self.channel_id.sudo()
+        if user.partner_id not in channel.channel_member_ids.partner_id:
+            channel.add_members(partner_ids=user.partner_id.ids, post_joined_message=False)
+        if previous and previous != user:
+            channel.channel_member_ids.filtered(lambda m: m.partner_id == previous.partner_id).unlink()
+            body = self.env._("%(by)s transferred this conversation from %(from)s to %(to)s.",
+                     by=self.env.user.name, **{'from': previous.name, 'to': user.name})
+        else:
+            body = self.env._("%(user)s is attending this conversation.", user=user.name)
+        if note:
+            body = f"{body} {note}"
+        channel.with_context(whatsapp_internal_note=True).message_post(
+            body=body, message_type='notification', subtype_xmlid='mail.mt_note')
+
+    def action_finish(self):
+        for service in self:
+            if service.state == 'done':
+                continue
+            if not self.env.su and not self._is_whatsapp_admin() and service.user_id != self.env.user:
+                raise UserError(self.env._("Only the attendant of %(service)s or an administrator can finish it.",
+                                  service=service.name))
+        self._finish('attendant')
+        return True
+
+    def action_open_discuss(self):
+        self.ensure_one()
+        channel = self.channel_id.sudo()
+        if self._is_whatsapp_admin() and self.env.user.partner_id not in channel.channel_member_ids.partner_id:
+            # sudo: discuss.channel - administrators join any conversation they open
+            channel.add_members(partner_ids=self.env.user.partner_id.ids, post_joined_message=False)
+        return {
+            'type': 'ir.actions.client',
+            'tag': 'mail.action_discuss',
+            'params': {'active_id': f'discuss.channel_{channel.id}'},
+            'context': {'active_id': f'discuss.channel_{channel.id}'},
+        }
+
+    def action_view_whatsapp_messages(self):
+        self.ensure_one()
+        action = self.env['ir.actions.act_window']._for_xml_id('whatsapp_attendance.whatsapp_message_action')
+        action['domain'] = [('service_id', '=', self.id)]
+        return action
+
+    # ------------------------------------------------------------------
+    # Finishing and rating
+    # ------------------------------------------------------------------
+
+    def _finish(self, reason):
+        services = self.filtered(lambda s: s.state != 'done')
+        if not services:
+            return
+        now = fields.Datetime.now()
+        # sudo: whatsapp.service - the idle cron, the bridge (customer) and attendants all finish services
+        services.sudo().write({'state': 'done', 'closed_at': now, 'end_reason': reason})
+        labels = dict(self._fields['end_reason']._description_selection(self.env))
+        for service in services:
+            service.channel_id.sudo().with_context(whatsapp_internal_note=True).message_post(
+                body=self.env._("Service finished: %(reason)s.", reason=labels[reason]),
+                message_type='notification', subtype_xmlid='mail.mt_note')
+            service._send_rating_request()
+
+    def _send_rating_request(self):
+        """One WhatsApp message asking the customer to rate this service (link + reply buttons)."""
+        self.ensure_one()
+        service = self.sudo()  # sudo: rating.rating - the customer's rating token is created for them
+        partner = service.partner_id
+        token = service._rating_get_access_token(partner)
+        link = f"{service.get_base_url()}/rate/{token}/5"
+        lang_env = service.with_context(lang=partner.lang or self.env.lang).env
+        template = self.env['ir.config_parameter'].sudo().get_param('whatsapp_attendance.rating_text') or \
+            lang_env._("Thank you for contacting us, %(name)s! How would you rate our service? "
+                       "Tap a button below or open %(link)s", name="{name}", link="{link}")
+        text = template.replace("{name}", partner.name or '').replace("{link}", link).replace(
+            "{service}", service.name)
+        buttons = [
+            {'id': contract.rating_button_id(token, 5), 'title': lang_env._("😊 Satisfied")},
+            {'id': contract.rating_button_id(token, 3), 'title': lang_env._("😐 Okay")},
+            {'id': contract.rating_button_id(token, 1), 'title': lang_env._("😞 Dissatisfied")},
+        ]
+        service._post_outbound(text, message_type='interactive', buttons=buttons,
+                               author=self.env.ref('base.partner_root'))
+
+    def _rating_get_parent_field_name(self):
+        return 'account_id'
+
+    # ------------------------------------------------------------------
+    # Messages
+    # ------------------------------------------------------------------
+
+    def _post_outbound(self, text, message_type='text', buttons=None, author=None):
+        """Post a message of the company (not of an attendant) to the customer."""
+        self.ensure_one()
+        mail_message = self.channel_id.sudo().with_context(whatsapp_internal_note=True).message_post(
+            body=plaintext2html(text), message_type='comment', subtype_xmlid='mail.mt_comment',
+            author_id=author.id if author else None)
+        return self._create_outbound_messages(mail_message, message_type=message_type, buttons=buttons)
+
+    def _create_outbound_messages(self, mail_message, attendant=None, message_type=None, buttons=None):
+        """``whatsapp.message`` records (queued) for a post in the service channel, pushed after commit.
+
+        ``attendant`` is the user who wrote it; none for messages of the company (rating request).
+        """
+        self.ensure_one()
+        text = html2plaintext(mail_message.body or '').strip()
+        attendant = attendant or self.env['res.users']
+        reply_to = self.env['whatsapp.message'].sudo().search(
+            [('mail_message_id', '=', mail_message.parent_id.id)], limit=1).wamid if mail_message.parent_id else False
+        common = {
+            'account_id': self.account_id.id, 'service_id': self.id, 'direction': 'outbound',
+            'mail_message_id': mail_message.id, 'state': 'queued', 'attendant_id': attendant.id,
+        }
+        vals_list = []
+        if text:
+            vals_list.append(dict(common, message_type=message_type or 'text', body=text, buttons=buttons,
+                                  reply_to_wamid=reply_to))
+        for attachment in mail_message.attachment_ids:
+            vals_list.append(dict(common, message_type=_media_type(attachment.mimetype),
+                                  attachment_id=attachment.id, is_voice=bool(attachment.sudo().voice_ids),
+                                  body=attachment.name))
+        # sudo: whatsapp.message - outbound records are written for the attendant's post
+        messages = self.env['whatsapp.message'].sudo().create(vals_list)
+        now = fields.Datetime.now()
+        values = {'last_interaction_at': now}
+        if attendant and not self.first_response_at:
+            values['first_response_at'] = now
+        self.sudo().write(values)
+        messages._push_to_bridge()
+        return messages
+
+    def _notify_delivery_failure(self, message):
+        """Tell the attendants in the channel that WhatsApp refused a message."""
+        self.ensure_one()
+        self.channel_id.sudo().with_context(whatsapp_internal_note=True).message_post(
+            body=self.env._("⚠️ WhatsApp could not deliver a message: %(reason)s", reason=message.error_message),
+            message_type='notification', subtype_xmlid='mail.mt_note')
+
+    def _receive(self, item, partner, mail_values):
+        """Post an inbound WhatsApp message in the channel as the customer; return the whatsapp.message."""
+        self.ensure_one()
+        channel = self.channel_id.sudo().with_context(whatsapp_inbound=True)
+        WaMessage = self.env['whatsapp.message'].sudo()
+        attachment = self.env['ir.attachment']
+        media = item.get('media')
+        if media and item['type'] in contract.MEDIA_TYPES:
+            attachment = self.env['ir.attachment'].sudo().create({
+                'name': media.get('filename') or _default_filename(item['type'], media['mimetype']),
+                'mimetype': media['mimetype'],
+                'datas': media['data'],
+                # like the composer's pending uploads: message_post moves it onto the channel
+                'res_model': 'mail.compose.message',
+                'res_id': 0,
+            })
+            if media.get('voice') or (item['type'] == 'audio' and 'ogg' in media['mimetype']):
+                attachment._set_voice_metadata()
+        replied_wamid = (item.get('context') or {}).get('wamid')
+        parent = WaMessage.search([('account_id', '=', self.account_id.id), ('wamid', '=', replied_wamid)],
+                                  limit=1) if replied_wamid else WaMessage
+        if item['type'] == 'reaction':
+            mail_message = self._receive_reaction(item, partner)
+        else:
+            mail_message = channel.message_post(
+                author_id=partner.id, message_type='comment', subtype_xmlid='mail.mt_comment',
+                attachment_ids=attachment.ids, parent_id=parent.mail_message_id.id or False, **mail_values)
+        when = datetime.fromtimestamp(item['timestamp'], timezone.utc).replace(tzinfo=None)
+        message = WaMessage.create({
+            'wamid': item['wamid'], 'account_id': self.account_id.id, 'service_id': self.id,
+            'direction': 'inbound', 'message_type': item['type'], 'state': 'received',
+            'body': _inbound_text(item), 'attachment_id': attachment.id,
+            'is_voice': bool(attachment and attachment.voice_ids), 'mail_message_id': mail_message.id,
+            'reply_to_wamid': parent.wamid or False, 'wa_timestamp': when,
+        })
+        self.sudo().last_interaction_at = fields.Datetime.now()
+        return message
+
+    def _receive_reaction(self, item, partner):
+        """A reaction of the customer becomes a Discuss reaction on the message it reacts to."""
+        target = self.env['whatsapp.message'].sudo().search([
+            ('account_id', '=', self.account_id.id), ('wamid', '=', item['reaction']['wamid'])], limit=1)
+        if not target.mail_message_id:
+            return self.env['mail.message']
+        mail_message = target.mail_message_id.sudo()
+        emoji = item['reaction'].get('emoji') or ''
+        previous = self.env['mail.message.reaction'].sudo().search([
+            ('message_id', '=', mail_message.id), ('partner_id', '=', partner.id)])
+        for reaction in previous:
+            mail_message._message_reaction(reaction.content, 'remove', partner, self.env['mail.guest'])
+        if emoji:
+            mail_message._message_reaction(emoji, 'add', partner, self.env['mail.guest'])
+        return mail_message
+
+    @api.model
+    def _finish_keywords(self):
+        raw = self.env['ir.config_parameter'].sudo().get_param(
+            'whatsapp_attendance.finish_keywords', DEFAULT_FINISH_KEYWORDS)
+        return {word.strip().lower() for word in raw.split(',') if word.strip()}
+
+    # ------------------------------------------------------------------
+    # Crons
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _idle_timeout(self):
+        return int(self.env['ir.config_parameter'].sudo().get_param(
+            'whatsapp_attendance.idle_timeout', DEFAULT_IDLE_TIMEOUT))
+
+    @api.model
+    def _cron_finish_idle(self):
+        """Finish services in progress with no message in either direction for the idle timeout.
+
+        Services still waiting in the queue are left alone: their customer is
+        waiting for us, not idle.
+        """
+        timeout = self._idle_timeout()
+        if timeout <= 0:
+            return self.browse()
+        due = fields.Datetime.now() - timedelta(minutes=timeout)
+        services = self.search([('state', '=', 'in_progress'), ('last_interaction_at', '<=', due)], limit=500)
+        for service in services:
+            service._finish('timeout')
+        return services
+
+
+def _media_type(mimetype):
+    mimetype = mimetype or ''
+    for prefix in ('image', 'audio', 'video'):
+        if mimetype.startswith(prefix + '/'):
+            return prefix
+    return 'document'
+
+
+def _default_filename(message_type, mimetype):
+    extension = (mimetype or '').split('/')[-1].split(';')[0] or 'bin'
+    return f"whatsapp-{message_type}.{extension}"
+
+
+def _inbound_text(item):
+    """A plain-text summary of an inbound message, for lists and search."""
+    mtype = item['type']
+    if item.get('text'):
+        return item['text']
+    if mtype == 'location':
+        loc = item['location']
+        return " ".join(filter(None, [loc.get('name'), loc.get('address'),
+                                      f"({loc['latitude']}, {loc['longitude']})"]))
+    if mtype == 'contacts':
+        return ", ".join(contact.get('name') or '' for contact in item['contacts'])
+    if mtype == 'reaction':
+        return item['reaction'].get('emoji') or ''
+    if mtype == 'interactive':
+        return item['interactive'].get('title') or item['interactive']['id']
+    if item.get('media'):
+        return item['media'].get('caption') or item['media'].get('filename') or ''
+    return ''
+
+
+def render_inbound_body(env, item):
+    """The HTML shown in Discuss for an inbound message."""
+    mtype = item['type']
+    text = item.get('text') or ''
+    if mtype == 'location':
+        loc = item['location']
+        lat, lon = loc['latitude'], loc['longitude']
+        label = " — ".join(filter(None, [loc.get('name'), loc.get('address')])) or f"{lat}, {lon}"
+        url = f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}"
+        return Markup('📍 <a href="%s" target="_blank" rel="noopener">%s</a>') % (url, label)
+    if mtype == 'contacts':
+        cards = []
+        for contact in item['contacts']:
+            lines = [Markup("<b>👤 %s</b>") % (contact.get('name') or env._("Contact"))]
+            lines += [Markup("📞 %s") % phone for phone in contact.get('phones') or []]
+            lines += [Markup("✉️ %s") % email for email in contact.get('emails') or []]
+            cards.append(Markup("<br/>").join(lines))
+        return Markup("<br/><br/>").join(cards)
+    if mtype == 'interactive':
+        return escape(item['interactive'].get('title') or item['interactive']['id'])
+    if mtype == 'unsupported':
+        return Markup("<i>%s</i>") % env._("The customer sent a message type WhatsApp does not let us show.")
+    if mtype == 'system':
+        return Markup("<i>%s</i>") % (text or env._("WhatsApp system message"))
+    caption = text or (item.get('media') or {}).get('caption') or ''
+    return plaintext2html(caption) if caption else Markup('')
+

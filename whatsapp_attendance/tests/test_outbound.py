@@ -1,0 +1,140 @@
+import base64
+import json
+import socket
+import subprocess
+import time
+from contextlib import closing
+from datetime import timedelta
+
+import redis
+from freezegun import freeze_time
+
+from odoo import fields
+from odoo.tests import tagged
+
+from odoo.addons.whatsapp_attendance import contract
+
+from .common import OGG_B64, WhatsappCase
+
+
+def _free_port():
+    with closing(socket.socket()) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A real redis-server of the test's own, that the test can stop and start again."""
+
+    def __init__(self):
+        self.port = _free_port()
+        self.process = None
+
+    @property
+    def url(self):
+        return f'redis://127.0.0.1:{self.port}/0'
+
+    def start(self):
+        self.process = subprocess.Popen(
+            ['redis-server', '--port', str(self.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _attempt in range(100):
+            with closing(socket.socket()) as sock:
+                if sock.connect_ex(('127.0.0.1', self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        if self.process:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@tagged('post_install', '-at_install')
+class TestOutbound(WhatsappCase):
+
+    def test_post_queues_a_record_and_reaches_redis_only_after_commit(self):
+        service = self.open_service('5511933330001', attendant=self.attendant)
+        self.env.cr.postcommit.run()   # the take's own hooks
+        before = len(self.stream_entries())
+        post = self.post_as(self.attendant, service, body="Your order left the warehouse")
+        message = self.env['whatsapp.message'].search([('mail_message_id', '=', post.id)])
+        self.assertEqual((message.direction, message.state, message.message_type), ('outbound', 'queued', 'text'))
+        self.assertEqual(len(self.stream_entries()), before, "nothing reaches Redis before the commit")
+        self.env.cr.postcommit.run()   # what Odoo runs right after COMMIT
+        jobs = self.stream_entries()[before:]
+        self.assertEqual(len(jobs), 1)
+        job = jobs[0]
+        contract.validate_outbound_job(job)
+        self.assertEqual(job['message_id'], message.id)
+        self.assertEqual(job['text'], "Your order left the warehouse")
+        self.assertEqual(job['to']['wa_id'], '5511933330001')
+        self.assertEqual(job['account'], self.account.phone_number_id)
+
+    def test_rolled_back_post_never_reaches_redis(self):
+        service = self.open_service('5511933330002', attendant=self.attendant)
+        self.env.cr.postcommit.run()
+        before = len(self.stream_entries())
+        with self.assertRaises(ZeroDivisionError), self.env.cr.savepoint():
+            self.post_as(self.attendant, service, body="never sent")
+            raise ZeroDivisionError
+        self.env.cr.postcommit.clear()   # what Odoo does on ROLLBACK
+        self.assertFalse(self.env['whatsapp.message'].search([('body', '=', "never sent")]))
+        self.assertEqual(len(self.stream_entries()), before)
+
+    def test_attachments_become_media_messages(self):
+        service = self.open_service('5511933330003', attendant=self.attendant)
+        Attachment = self.env['ir.attachment'].with_user(self.attendant)
+        files = Attachment.create([
+            {'name': 'photo.jpg', 'datas': base64.b64encode(b'\xff\xd8\xff jpeg'), 'mimetype': 'image/jpeg',
+             'res_model': 'discuss.channel', 'res_id': service.channel_id.id},
+            {'name': 'voice.ogg', 'datas': OGG_B64, 'mimetype': 'audio/ogg',
+             'res_model': 'discuss.channel', 'res_id': service.channel_id.id},
+            {'name': 'clip.mp4', 'datas': base64.b64encode(b'mp4'), 'mimetype': 'video/mp4',
+             'res_model': 'discuss.channel', 'res_id': service.channel_id.id},
+        ])
+        files[1].sudo()._set_voice_metadata()
+        self.post_as(self.attendant, service, body="Here they are", attachment_ids=files.ids)
+        outbound = service.whatsapp_message_ids.filtered(lambda m: m.direction == 'outbound').sorted('id')
+        self.assertEqual(outbound.mapped('message_type'), ['text', 'image', 'audio', 'video'])
+        self.assertTrue(outbound[2].is_voice)
+        self.env.cr.postcommit.run()
+        jobs = {job['message_id']: job for job in self.stream_entries()}
+        self.assertEqual(jobs[outbound[2].id]['attachment']['voice'], True)
+        self.assertEqual(jobs[outbound[1].id]['attachment']['mimetype'], 'image/jpeg')
+
+    def test_repush_cron_with_redis_stopped_and_restarted(self):
+        server = RedisServer()
+        server.start()
+        self.addCleanup(server.stop)
+        self.env['ir.config_parameter'].sudo().set_param('whatsapp_attendance.redis_url', server.url)
+        self.env['ir.config_parameter'].sudo().set_param('whatsapp_attendance.repush_delay', 60)
+        stream = contract.stream_name(contract.STREAM_OUT, self.prefix)
+        client = redis.Redis.from_url(server.url)
+        service = self.open_service('5511933330004', attendant=self.attendant)
+        start = fields.Datetime.now()
+
+        server.stop()   # Redis goes down
+        with freeze_time(start):
+            self.post_as(self.attendant, service, body="written while Redis is down")
+        self.env.cr.postcommit.run()   # the push after commit fails quietly: the reply stays queued
+        message = service.whatsapp_message_ids.filtered(lambda m: m.body == "written while Redis is down")
+        self.assertEqual(message.state, 'queued')
+
+        with freeze_time(start + timedelta(seconds=30)):
+            self.assertFalse(self.env['whatsapp.message']._cron_repush_queued(), "not due yet")
+        server.start()  # Redis is back (empty: it keeps nothing on disk)
+        with freeze_time(start + timedelta(seconds=61)):
+            pushed = self.env['whatsapp.message']._cron_repush_queued()
+        self.assertIn(message, pushed)
+        self.assertEqual(message.push_count, 2)
+        self.env.cr.postcommit.run()
+        jobs = [contract.validate_outbound_job(json.loads(f[b'payload']))
+                for _i, f in client.xrange(stream)]
+        self.assertEqual([job['message_id'] for job in jobs], [message.id])
+        # once the bridge reported it sent, the cron leaves it alone
+        self.api.report_send_results([{'v': 1, 'message_id': message.id, 'state': 'sent', 'wamid': 'wamid.R4'}])
+        with freeze_time(start + timedelta(seconds=600)):
+            self.assertNotIn(message, self.env['whatsapp.message']._cron_repush_queued())

@@ -1,0 +1,51 @@
+"""Appending outbound jobs and session commands to the bridge's Redis streams.
+
+Used only after the transaction that wrote the jobs has committed (see
+``whatsapp.message._push_to_bridge``): Redis is never written from inside a
+user's transaction, and a failure here only delays the job, which the re-push
+cron sends again. Connections are pooled per URL, like Odoo pools database
+connections, with short timeouts so a Redis outage never hangs a request.
+"""
+
+import json
+import logging
+import threading
+
+import redis
+
+from .. import contract
+
+_logger = logging.getLogger(__name__)
+_clients = {}
+_lock = threading.Lock()
+
+SOCKET_TIMEOUT = 2.0
+STREAM_MAXLEN = 1_000_000
+
+
+def get_client(url):
+    with _lock:
+        client = _clients.get(url)
+        if client is None:
+            client = redis.Redis.from_url(
+                url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT,
+                health_check_interval=30,
+            )
+            _clients[url] = client
+        return client
+
+
+def push(url, prefix, base_stream, payloads):
+    """XADD every payload to ``prefix + base_stream``; return how many were written.
+
+    Raises ``redis.RedisError`` when Redis cannot be reached.
+    """
+    if not payloads:
+        return 0
+    stream = contract.stream_name(base_stream, prefix)
+    pipe = get_client(url).pipeline(transaction=False)
+    for payload in payloads:
+        pipe.xadd(stream, {contract.PAYLOAD_FIELD: json.dumps(payload, separators=(",", ":"))},
+                  maxlen=STREAM_MAXLEN, approximate=True)
+    pipe.execute()
+    return len(payloads)

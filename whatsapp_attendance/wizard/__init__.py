@@ -1,0 +1,2 @@
+from . import whatsapp_service_transfer
+from . import whatsapp_bridge_key
