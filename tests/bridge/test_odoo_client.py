@@ -1,0 +1,88 @@
+"""The JSON-RPC client against the Odoo TEST DOUBLE (see helpers.OdooDouble)."""
+
+from __future__ import annotations
+
+import pytest
+
+from whatsapp_bridge import contract
+from whatsapp_bridge.odoo_client import (
+    ContractMismatch,
+    OdooAuthError,
+    OdooClient,
+    OdooPermanentError,
+    OdooTransientError,
+)
+
+from .helpers import closed_port_url, load_sample
+
+
+def inbound(wamid="wamid.A1", wa_id="5511987654321"):
+    return {"v": 1, "account": "106540352242922", "wamid": wamid, "timestamp": 1732240000,
+            "from": {"wa_id": wa_id, "name": "Maria"}, "type": "text", "text": "oi"}
+
+
+def test_authenticate_then_execute_kw(make_config, odoo):
+    client = OdooClient(make_config())
+    assert client.check_contract()["version"] == contract.CONTRACT_VERSION
+    result = client.ingest_messages([inbound()])
+    assert result[0]["wamid"] == "wamid.A1"
+    assert odoo.items("ingest_messages")[0]["text"] == "oi"
+    assert odoo.authentications == 1
+
+
+def test_other_contract_version_is_refused(make_config, odoo):
+    odoo.version = 2
+    with pytest.raises(ContractMismatch, match="version 2"):
+        OdooClient(make_config()).check_contract()
+
+
+def test_wrong_api_key(make_config, odoo):
+    with pytest.raises(OdooAuthError, match="WA_ODOO_API_KEY"):
+        OdooClient(make_config(WA_ODOO_API_KEY="wrong")).authenticate()
+
+
+def test_validation_error_is_permanent_and_names_the_item(make_config, odoo):
+    odoo.refuse_wamids = {"wamid.B"}
+    client = OdooClient(make_config())
+    with pytest.raises(OdooPermanentError) as info:
+        client.ingest_messages([inbound("wamid.A"), inbound("wamid.B")])
+    assert info.value.name == "odoo.exceptions.ValidationError"
+    assert info.value.item_index == 1
+    assert odoo.items("ingest_messages") == []
+
+
+def test_bad_payload_is_refused_before_sending(make_config, odoo):
+    with pytest.raises(contract.ContractError, match=r"messages\[0\].from.wa_id"):
+        OdooClient(make_config()).ingest_messages([inbound(wa_id="+55 11")])
+    assert odoo.attempts("ingest_messages") == 0
+
+
+def test_serialization_failure_and_5xx_and_refused_connection_are_transient(make_config, odoo):
+    client = OdooClient(make_config())
+    odoo.serialization_failures = 1
+    with pytest.raises(OdooTransientError, match="serialize"):
+        client.ingest_messages([inbound()])
+    odoo.down = True
+    with pytest.raises(OdooTransientError, match="503"):
+        client.ingest_messages([inbound()])
+    with pytest.raises(OdooTransientError, match="unreachable"):
+        OdooClient(make_config(WA_ODOO_URL=closed_port_url())).ingest_messages([inbound()])
+    odoo.down = False
+    client.ingest_messages([inbound()])
+    assert len(odoo.items("ingest_messages")) == 1
+
+
+def test_read_attachment_missing_is_permanent(make_config, odoo):
+    odoo.attachments[7] = {"filename": "a.pdf", "mimetype": "application/pdf", "data": "JVBERg=="}
+    client = OdooClient(make_config())
+    assert client.read_attachment(7)["filename"] == "a.pdf"
+    with pytest.raises(OdooPermanentError, match="MissingError|no attachment"):
+        client.read_attachment(8)
+
+
+def test_samples_statuses_reach_odoo(make_config, odoo):
+    from whatsapp_bridge.meta_parser import parse_webhook
+
+    statuses = [s.to_contract() for s in parse_webhook(load_sample("status_failed")).statuses]
+    OdooClient(make_config()).ingest_statuses(statuses)
+    assert odoo.items("ingest_statuses")[0]["error"]["code"] == 131047

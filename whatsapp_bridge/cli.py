@@ -1,0 +1,255 @@
+"""``python -m whatsapp_bridge <command>``.
+
+Commands:
+  web        the webhook endpoint (+ /health)
+  inbound    the inbound worker (wa:in -> Odoo)
+  outbound   the outbound worker (wa:out -> WhatsApp -> Odoo)
+  all        web + both workers in one process (threads)
+  check      validate the configuration and connectivity; non-zero exit when something is wrong
+  simulator  the Cloud API simulator (options: python -m whatsapp_bridge simulator --help)
+  demo       simulator + web + both workers, in demo mode (no Meta credentials)
+
+SIGTERM/SIGINT stop gracefully: the workers finish the call in flight, unacked entries stay
+pending and are re-read at the next start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+import threading
+import time
+
+import redis
+import uvicorn
+
+from whatsapp_bridge.config import BridgeConfig, ConfigError, check_redis, load_config
+from whatsapp_bridge.logs import configure_logging
+from whatsapp_bridge.odoo_client import ContractMismatch, OdooClient, OdooError
+from whatsapp_bridge.providers.cloud_api import CloudApiProvider
+
+log = logging.getLogger("whatsapp_bridge")
+
+COMMANDS = ("web", "inbound", "outbound", "all", "check", "simulator", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m whatsapp_bridge", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=COMMANDS)
+    parser.add_argument("--env-file", default=".env", help="optional KEY=value file (default: .env)")
+    return parser
+
+
+def _sync_redis(config: BridgeConfig) -> redis.Redis:
+    return redis.Redis.from_url(config.redis_url, socket_connect_timeout=2.0, socket_timeout=30.0,
+                                health_check_interval=30)
+
+
+def _announce(config: BridgeConfig) -> None:
+    if config.demo:
+        log.warning(
+            "DEMO MODE: WA_ACCESS_TOKEN is not set, so the bridge talks to the bundled WhatsApp simulator at "
+            f"{config.graph_base_url} with fixed public demo secrets. Never expose this to the internet; "
+            "set WA_ACCESS_TOKEN, WA_APP_SECRET, WA_VERIFY_TOKEN and WA_PHONE_NUMBER_ID for a real number.",
+            extra={"fields": {"demo": True, "graph": config.graph_base_url}},
+        )
+    log.info("configuration loaded", extra={"fields": {
+        "odoo": config.odoo_url, "db": config.odoo_db, "redis": config.redis_url, "graph": config.graph_base_url,
+        "phone_number_id": config.phone_number_id, "prefix": config.stream_prefix, "demo": config.demo}})
+
+
+def wait_for_odoo(odoo: OdooClient, stop: threading.Event, max_delay: float = 30.0) -> bool:
+    """Authenticate and check the contract version; retry while Odoo is unreachable."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            info = odoo.check_contract()
+        except OdooError as exc:
+            log.warning("Odoo not ready", extra={"fields": {"error": str(exc), "retry_in": delay}})
+            if stop.wait(delay):
+                return False
+            delay = min(delay * 2, max_delay)
+            continue
+        log.info("Odoo contract checked", extra={"fields": {"version": info.get("version")}})
+        return True
+    return False
+
+
+def _install_signals(stop: threading.Event) -> None:
+    def handler(signum, frame):
+        log.info("signal received, stopping", extra={"fields": {"signal": signal.Signals(signum).name}})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _workers(config: BridgeConfig, stop: threading.Event, which: tuple[str, ...]):
+    from whatsapp_bridge.inbound import InboundWorker
+    from whatsapp_bridge.outbound import OutboundWorker
+
+    odoo = OdooClient(config)
+    if not wait_for_odoo(odoo, stop, config.backoff_max_seconds):
+        return []
+    workers = []
+    if "inbound" in which:
+        workers.append(InboundWorker(config, _sync_redis(config), OdooClient(config), CloudApiProvider(config), stop))
+    if "outbound" in which:
+        workers.append(OutboundWorker(config, _sync_redis(config), OdooClient(config), CloudApiProvider(config), stop))
+    return workers
+
+
+def run_workers(config: BridgeConfig, which: tuple[str, ...]) -> int:
+    stop = threading.Event()
+    _install_signals(stop)
+    try:
+        workers = _workers(config, stop, which)
+    except ContractMismatch as exc:
+        log.critical("refusing to run", extra={"fields": {"error": str(exc)}})
+        return 3
+    threads = [threading.Thread(target=w.run, name=type(w).__name__, daemon=True) for w in workers]
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads):
+        for thread in threads:
+            thread.join(0.5)
+        if stop.is_set():
+            for thread in threads:
+                thread.join(config.odoo_timeout + 5)
+            break
+    return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's Server without its own signal capture: our handler stops the web server *and* the workers
+    (uvicorn would re-raise SIGTERM after its shutdown and kill the workers mid-call)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+def run_web(config: BridgeConfig, workers: tuple[str, ...] = ()) -> int:
+    from whatsapp_bridge.webhook import create_app
+
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    if workers:
+        def start_workers():
+            try:
+                for worker in _workers(config, stop, workers):
+                    thread = threading.Thread(target=worker.run, name=type(worker).__name__, daemon=True)
+                    thread.start()
+                    threads.append(thread)
+            except ContractMismatch as exc:
+                log.critical("refusing to run the workers", extra={"fields": {"error": str(exc)}})
+                server.should_exit = True
+
+        threading.Thread(target=start_workers, name="workers-start", daemon=True).start()
+    server = _Server(uvicorn.Config(create_app(config), host=config.host, port=config.port,
+                                    log_config=None, access_log=False, timeout_graceful_shutdown=5))
+
+    def handler(signum, frame):
+        log.info("signal received, stopping", extra={"fields": {"signal": signal.Signals(signum).name}})
+        stop.set()
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    server.run()
+    stop.set()
+    for thread in threads:
+        thread.join(config.odoo_timeout + 5)
+    return 0
+
+
+def run_check(config: BridgeConfig) -> int:
+    problems = 0
+
+    def line(ok: bool, what: str, detail: str) -> None:
+        nonlocal problems
+        problems += 0 if ok else 1
+        print(f"[{'ok' if ok else 'FAIL'}] {what}: {detail}")
+
+    if config.demo:
+        line(True, "mode", f"DEMO (simulator at {config.graph_base_url}, public demo secrets)")
+    try:
+        check_redis(config)
+        line(True, "redis", config.redis_url)
+    except ConfigError as exc:
+        line(False, "redis", "; ".join(exc.problems))
+    ok, detail = OdooClient(config).check()
+    line(ok, "odoo", f"{config.odoo_url} db={config.odoo_db}: {detail}")
+    ok, detail = CloudApiProvider(config).check()
+    line(ok, "whatsapp", f"{config.graph_base_url} phone_number_id={config.phone_number_id}: {detail}")
+    return 1 if problems else 0
+
+
+def run_demo(config: BridgeConfig, argv: list[str]) -> int:
+    if not config.demo:
+        print("demo needs demo mode: unset WA_ACCESS_TOKEN (the bridge then targets the simulator)", file=sys.stderr)
+        return 2
+    from whatsapp_bridge import simulator
+
+    parser = simulator.build_parser()
+    args = parser.parse_args([
+        "--webhook-url", f"http://{config.host}:{config.port}/webhook",
+        "--app-secret", config.app_secret, "--access-token", config.access_token,
+        "--verify-token", config.verify_token, "--phone-number-id", config.phone_number_id,
+        *argv,
+    ])
+    config = config.with_overrides(graph_base_url=f"http://{args.host}:{args.port}")
+    _announce(config)
+    sim_server = _Server(uvicorn.Config(simulator.create_app(simulator.config_from_args(args)),
+                                        host=args.host, port=args.port, log_config=None, access_log=False))
+    sim_thread = threading.Thread(target=sim_server.run, name="simulator", daemon=True)
+    sim_thread.start()
+    log.warning("DEMO: simulator chat page", extra={"fields": {"url": f"http://{args.host}:{args.port}/"}})
+    try:
+        return run_web(config, ("inbound", "outbound"))
+    finally:
+        sim_server.should_exit = True
+        sim_thread.join(5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "simulator":
+        from whatsapp_bridge.simulator import main as simulator_main
+
+        return simulator_main(argv[1:])
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command != "demo":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    try:
+        config = load_config(env_file=args.env_file)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    configure_logging(config.log_level)
+    if args.command == "check":
+        return run_check(config)
+    if args.command != "demo":
+        _announce(config)
+    try:
+        check_redis(config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    if args.command == "web":
+        code = run_web(config)
+    elif args.command == "inbound":
+        code = run_workers(config, ("inbound",))
+    elif args.command == "outbound":
+        code = run_workers(config, ("outbound",))
+    elif args.command == "all":
+        code = run_web(config, ("inbound", "outbound"))
+    else:
+        code = run_demo(config, rest)
+    log.info("stopped", extra={"fields": {"command": args.command, "uptime_s": round(time.monotonic() - started)}})
+    return code

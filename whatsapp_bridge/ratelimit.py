@@ -1,0 +1,92 @@
+"""Send rate control: a token bucket under the number's throughput, and per-recipient backoff.
+
+Both take ``clock`` (and the bucket ``sleep``) as parameters so tests can run them on a
+fake clock; both are thread-safe (the outbound worker sends from several threads).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class TokenBucket:
+    """At most ``rate`` acquisitions per second on average, bursts up to ``capacity``."""
+
+    def __init__(
+        self,
+        rate: float,
+        capacity: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        if rate <= 0:
+            raise ValueError("rate must be > 0")
+        self.rate = float(rate)
+        self.capacity = float(capacity if capacity is not None else max(1.0, rate / 10))
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = self.capacity
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+
+    def try_acquire(self) -> float:
+        """Take a token if one is there (returns 0.0), else return the seconds to wait."""
+        with self._lock:
+            self._refill()
+            if self._tokens >= 1.0 - 1e-9:  # tolerance: float rounding must not spin on a 1e-15 s wait
+                self._tokens = max(0.0, self._tokens - 1.0)
+                return 0.0
+            return (1.0 - self._tokens) / self.rate
+
+    def acquire(self, stop: threading.Event | None = None) -> bool:
+        """Block until a token is taken; ``False`` if ``stop`` was set meanwhile."""
+        while True:
+            wait = self.try_acquire()
+            if wait <= 0:
+                return True
+            if stop is not None and stop.is_set():
+                return False
+            self._sleep(wait)
+
+
+class RecipientBackoff:
+    """Per-recipient exponential backoff (Cloud API 131056, pair rate limit).
+
+    ``penalize`` after a pair-rate error; ``wait_time`` tells how long that recipient must
+    wait; ``clear`` after a successful send.
+    """
+
+    def __init__(self, base: float = 1.0, cap: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.base = base
+        self.cap = cap
+        self._clock = clock
+        self._state: dict[str, tuple[int, float]] = {}  # recipient -> (strikes, not_before)
+        self._lock = threading.Lock()
+
+    def penalize(self, recipient: str, retry_after: float | None = None) -> float:
+        with self._lock:
+            strikes = self._state.get(recipient, (0, 0.0))[0] + 1
+            delay = min(self.cap, self.base * 2 ** (strikes - 1))
+            if retry_after:
+                delay = max(delay, retry_after)
+            self._state[recipient] = (strikes, self._clock() + delay)
+            return delay
+
+    def wait_time(self, recipient: str) -> float:
+        with self._lock:
+            state = self._state.get(recipient)
+            return max(0.0, state[1] - self._clock()) if state else 0.0
+
+    def clear(self, recipient: str) -> None:
+        with self._lock:
+            self._state.pop(recipient, None)
+
+    def __len__(self) -> int:
+        return len(self._state)

@@ -1,0 +1,148 @@
+"""Redis Streams helpers: consumer groups, reading (own pending first), acking, reclaiming, dead letters.
+
+Every stream entry has one field, ``payload`` (contract ``PAYLOAD_FIELD``), a JSON document.
+Workers use one consumer group per stream; a consumer name is stable across restarts
+(``WA_CONSUMER_NAME``) so a restarted worker re-reads its own pending entries first.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import redis
+
+from whatsapp_bridge import contract
+
+GROUP_IN = "wa-bridge-inbound"
+GROUP_OUT = "wa-bridge-outbound"
+# operator alerts, shown by /health: <prefix>wa:alert:<name> holds a JSON {reason, code, since, action}
+ALERT_NAMES = ("outbound", "odoo")
+
+
+def alert_key(prefix: str, name: str) -> str:
+    return f"{prefix}wa:alert:{name}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    payload: str  # the raw JSON text of the ``payload`` field ("" when the field is missing)
+    deliveries: int = 1  # how often the group delivered it (1 for a fresh read)
+
+
+def _decode(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _entries(raw) -> list[Entry]:
+    out = []
+    for entry_id, fields in raw or []:
+        if fields is None:  # deleted while pending
+            out.append(Entry(id=_decode(entry_id), payload=""))
+            continue
+        fields = {_decode(k): v for k, v in fields.items()}
+        out.append(Entry(id=_decode(entry_id), payload=_decode(fields.get(contract.PAYLOAD_FIELD, b""))))
+    return out
+
+
+class Streams:
+    """Stream operations for one deployment (one prefix) on one Redis client."""
+
+    def __init__(self, client: redis.Redis, prefix: str = ""):
+        self.redis = client
+        self.prefix = prefix
+
+    def name(self, base: str) -> str:
+        return contract.stream_name(base, self.prefix)
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    # -- writing ---------------------------------------------------------------------------
+    def add(self, base: str, payload: dict | str) -> str:
+        text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+        return _decode(self.redis.xadd(self.name(base), {contract.PAYLOAD_FIELD: text}))
+
+    def dead_letter(self, source: str, reason: str, payload, entry_id: str | None = None, **extra) -> str:
+        """Append to ``wa:dead``: the reason, where it came from and the original payload."""
+        record = {
+            "v": contract.CONTRACT_VERSION,
+            "source": self.name(source),
+            "entry_id": entry_id,
+            "reason": reason,
+            "failed_at": int(time.time()),
+            "payload": payload,
+        }
+        record.update(extra)
+        return self.add(contract.STREAM_DEAD, record)
+
+    # -- consuming -------------------------------------------------------------------------
+    def ensure_group(self, base: str, group: str) -> None:
+        try:
+            self.redis.xgroup_create(self.name(base), group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def read_own_pending(self, base: str, group: str, consumer: str, count: int, after: str = "0") -> list[Entry]:
+        """Entries delivered to ``consumer`` and not acked yet (``XREADGROUP ... <after>``), oldest first."""
+        raw = self.redis.xreadgroup(group, consumer, {self.name(base): after}, count=count)
+        entries = _entries(raw[0][1]) if raw else []
+        if entries:
+            counts = self.delivery_counts(base, group, entries[0].id, entries[-1].id, consumer, len(entries))
+            entries = [Entry(e.id, e.payload, counts.get(e.id, 1)) for e in entries]
+        return entries
+
+    def read_new(self, base: str, group: str, consumer: str, count: int, block_ms: int | None) -> list[Entry]:
+        raw = self.redis.xreadgroup(group, consumer, {self.name(base): ">"}, count=count, block=block_ms)
+        return _entries(raw[0][1]) if raw else []
+
+    def autoclaim(self, base: str, group: str, consumer: str, min_idle_ms: int, count: int = 100) -> list[Entry]:
+        """Take over entries other consumers left pending for ``min_idle_ms`` (a crashed worker)."""
+        claimed: list[Entry] = []
+        start = "0-0"
+        while True:
+            result = self.redis.xautoclaim(self.name(base), group, consumer, min_idle_ms, start_id=start, count=count)
+            next_start, raw = _decode(result[0]), result[1]
+            claimed.extend(_entries(raw))
+            if next_start in ("0-0", start) or len(claimed) >= count:
+                break
+            start = next_start
+        return claimed
+
+    def delivery_counts(self, base, group, first, last, consumer, count) -> dict[str, int]:
+        rows = self.redis.xpending_range(
+            self.name(base), group, min=first, max=last, count=count, consumername=consumer
+        )
+        return {_decode(r["message_id"]): int(r["times_delivered"]) for r in rows}
+
+    def ack(self, base: str, group: str, ids: list[str], delete: bool = True) -> int:
+        """XACK (and XDEL, to keep the stream short) the given entries."""
+        if not ids:
+            return 0
+        stream = self.name(base)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xack(stream, group, *ids)
+        if delete:
+            pipe.xdel(stream, *ids)
+        return int(pipe.execute()[0])
+
+    def set_alert(self, name: str, reason: str, code=None, action: str = "") -> dict:
+        info = {"reason": reason, "code": code, "since": int(time.time()), "action": action}
+        self.redis.set(alert_key(self.prefix, name), json.dumps(info))
+        return info
+
+    def clear_alert(self, name: str) -> bool:
+        return bool(self.redis.delete(alert_key(self.prefix, name)))
+
+    def pending_count(self, base: str, group: str) -> int:
+        try:
+            info = self.redis.xpending(self.name(base), group)
+        except redis.ResponseError:
+            return 0
+        return int(info["pending"])
+
+    def length(self, base: str) -> int:
+        return int(self.redis.xlen(self.name(base)))

@@ -1,0 +1,201 @@
+"""The webhook endpoint (starlette): verify, store the raw body in ``wa:in``, answer.
+
+* ``GET /webhook``  Meta's verification handshake: ``hub.mode=subscribe`` and the right
+  ``hub.verify_token`` -> ``hub.challenge`` echoed as text; anything else -> 403.
+* ``POST /webhook`` ``X-Hub-Signature-256: sha256=<hex>`` must equal HMAC-SHA256(app secret,
+  raw body) (constant-time compare).  Missing -> 401, wrong -> 403, and nothing is stored.
+  Valid -> XADD the raw body to ``wa:in`` (field ``payload``) -> 200.  Redis unavailable -> 503,
+  so Meta retries later.  No parsing here: the inbound worker does it.
+* ``GET /health``   Redis, Odoo and Graph reachability, stream lengths, pending counts, dead
+  letters and alerts as JSON (HTTP 503 when something is down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+from contextlib import asynccontextmanager
+
+import httpx
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from whatsapp_bridge import contract
+from whatsapp_bridge.config import BridgeConfig
+from whatsapp_bridge.inbound import RETRY_STATUSES_KEY
+from whatsapp_bridge.streams import ALERT_NAMES, GROUP_IN, GROUP_OUT, alert_key
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 3 * 1024 * 1024  # Meta's webhook bodies are far smaller; refuse floods before hashing
+
+
+def sign(app_secret: str, body: bytes) -> str:
+    """The ``X-Hub-Signature-256`` header value Meta sends for ``body``."""
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signature_ok(app_secret: str, body: bytes, header: str | None) -> bool:
+    if not header or not header.startswith("sha256="):
+        return False
+    return hmac.compare_digest(sign(app_secret, body), header.strip())
+
+
+def make_async_redis(config: BridgeConfig) -> aioredis.Redis:
+    # A blocking pool: under a burst of more than 64 requests in flight, a request
+    # waits (up to 2 s) for a free connection instead of failing with a spurious 503.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        config.redis_url, max_connections=64, timeout=2.0, socket_connect_timeout=1.0, socket_timeout=2.0
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
+def create_app(
+    config: BridgeConfig,
+    redis_client: aioredis.Redis | None = None,
+    http_client: httpx.AsyncClient | None = None,
+) -> Starlette:
+    stream_in = contract.stream_name(contract.STREAM_IN, config.stream_prefix)
+    state: dict = {"redis": redis_client, "http": http_client}
+    secret = config.app_secret
+
+    @asynccontextmanager
+    async def lifespan(app):
+        own_redis = state["redis"] is None
+        own_http = state["http"] is None
+        if own_redis:
+            state["redis"] = make_async_redis(config)
+        if own_http:
+            state["http"] = httpx.AsyncClient(timeout=3.0)
+        if config.demo:
+            log.warning("DEMO MODE: no WA_ACCESS_TOKEN, webhooks are checked with the public demo secret",
+                        extra={"fields": {"graph": config.graph_base_url}})
+        try:
+            yield
+        finally:
+            if own_redis:
+                await state["redis"].aclose()
+            if own_http:
+                await state["http"].aclose()
+
+    async def verify(request: Request) -> Response:
+        params = request.query_params
+        if params.get("hub.mode") == "subscribe" and hmac.compare_digest(
+            params.get("hub.verify_token", "").encode(), config.verify_token.encode()
+        ):
+            log.info("webhook verified by Meta")
+            return PlainTextResponse(params.get("hub.challenge", ""))
+        log.warning("webhook verification refused", extra={"fields": {"mode": params.get("hub.mode")}})
+        return PlainTextResponse("Forbidden", status_code=403)
+
+    async def receive(request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return PlainTextResponse("body too large", status_code=413)
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return PlainTextResponse("body too large", status_code=413)
+        header = request.headers.get("x-hub-signature-256")
+        if not header:
+            log.warning("webhook without signature refused", extra={"fields": {"client": _client(request)}})
+            return PlainTextResponse("missing X-Hub-Signature-256", status_code=401)
+        if not signature_ok(secret, body, header):
+            log.warning("webhook with a wrong signature refused", extra={"fields": {"client": _client(request)}})
+            return PlainTextResponse("invalid signature", status_code=403)
+        try:
+            await state["redis"].xadd(stream_in, {contract.PAYLOAD_FIELD: body})
+        except (RedisError, OSError) as exc:
+            log.error("Redis unavailable, webhook refused with 503 (Meta retries)", extra={"fields": {
+                "error": str(exc)}})
+            return PlainTextResponse("temporarily unavailable", status_code=503)
+        return PlainTextResponse("EVENT_RECEIVED")
+
+    async def health(request: Request) -> Response:
+        redis_part, odoo_part, graph_part = await asyncio.gather(
+            _redis_health(state["redis"], config), _odoo_health(state["http"], config),
+            _graph_health(state["http"], config))
+        ok = redis_part["ok"] and odoo_part["ok"] and graph_part["ok"] and not redis_part.get("alerts")
+        body = {
+            "status": "ok" if ok else "degraded",
+            "demo": config.demo,
+            "time": int(time.time()),
+            "redis": {k: v for k, v in redis_part.items() if k not in ("streams", "alerts", "dead_letters")},
+            "odoo": odoo_part,
+            "whatsapp": graph_part,
+            "streams": redis_part.get("streams", {}),
+            "dead_letters": redis_part.get("dead_letters"),
+            "alerts": redis_part.get("alerts", []),
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    routes = [
+        Route("/webhook", verify, methods=["GET"]),
+        Route("/webhook", receive, methods=["POST"]),
+        Route("/health", health, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+async def _redis_health(client: aioredis.Redis, config: BridgeConfig) -> dict:
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        return {"ok": False, "detail": f"unreachable: {exc}"}
+    streams = {}
+    for base, group in ((contract.STREAM_IN, GROUP_IN), (contract.STREAM_OUT, GROUP_OUT),
+                        (contract.STREAM_CONTROL, None), (contract.STREAM_DEAD, None)):
+        name = contract.stream_name(base, config.stream_prefix)
+        info = {"length": int(await client.xlen(name))}
+        if group:
+            try:
+                info["pending"] = int((await client.xpending(name, group))["pending"])
+            except ResponseError:
+                info["pending"] = 0
+        streams[name] = info
+    alerts = []
+    for name in ALERT_NAMES:
+        raw = await client.get(alert_key(config.stream_prefix, name))
+        if raw:
+            try:
+                alerts.append(dict(json.loads(raw), source=name))
+            except ValueError:
+                alerts.append({"source": name, "reason": raw.decode(errors="replace")})
+    streams["status_retries"] = int(await client.zcard(config.key(RETRY_STATUSES_KEY)))
+    return {"ok": True, "detail": "ok", "streams": streams, "alerts": alerts,
+            "dead_letters": streams[contract.stream_name(contract.STREAM_DEAD, config.stream_prefix)]["length"]}
+
+
+async def _odoo_health(http: httpx.AsyncClient, config: BridgeConfig) -> dict:
+    body = {"jsonrpc": "2.0", "method": "call", "params": {"service": "common", "method": "version", "args": []}}
+    try:
+        response = await http.post(f"{config.odoo_url}/jsonrpc", json=body, timeout=3.0)
+    except httpx.HTTPError as exc:
+        return {"ok": False, "url": config.odoo_url, "detail": f"unreachable: {exc!r}"}
+    if response.status_code >= 500:
+        return {"ok": False, "url": config.odoo_url, "detail": f"HTTP {response.status_code}"}
+    return {"ok": True, "url": config.odoo_url, "detail": f"HTTP {response.status_code}"}
+
+
+async def _graph_health(http: httpx.AsyncClient, config: BridgeConfig) -> dict:
+    url = config.graph_url(config.phone_number_id)
+    try:
+        response = await http.get(url, headers={"Authorization": f"Bearer {config.access_token}"}, timeout=3.0)
+    except httpx.HTTPError as exc:
+        return {"ok": False, "url": config.graph_base_url, "detail": f"unreachable: {exc!r}"}
+    detail = f"HTTP {response.status_code}"
+    ok = response.status_code < 500
+    if response.status_code in (401, 403):
+        ok, detail = False, f"token refused (HTTP {response.status_code}): check WA_ACCESS_TOKEN"
+    return {"ok": ok, "url": config.graph_base_url, "detail": detail}
