@@ -1,0 +1,286 @@
+"""End-to-end inbound benchmark: signed webhooks -> bridge web -> Redis -> inbound worker(s) -> a real Odoo 18.
+
+Starts a real Odoo server (``tests/e2e/odoo_server.py``: a private database cloned from
+``wa_test_demo``, which ``scripts/test.sh`` installs; ``--odoo-workers`` 0 = threaded, N = prefork
+with N HTTP workers), the bridge's ``web`` process and ``--consumers`` inbound worker processes
+(``python -m whatsapp_bridge inbound``, each its own consumer of the ``wa:in`` group), on a stream
+prefix of their own.  Then:
+
+(a) throughput: ``--messages`` text webhooks from ``--customers`` customers are posted as fast as
+    the webhook takes them; the clock runs from the first post until the last message is
+    committed in Odoo (counted in PostgreSQL).  ``lost`` = posted - stored once the stream is
+    drained (must be 0); ``twice`` = stored rows beyond one per wamid (must be 0).
+(b) latency: ``--latency-rate`` webhooks per second (open loop) for ``--latency-seconds``; the
+    latency of a message runs from the moment its webhook was posted until its
+    ``whatsapp_message`` row is visible (committed) in PostgreSQL, polled every 10 ms.
+
+Usage (from the repository root, after ``bash scripts/test.sh`` installed the test databases)::
+
+    python3 benchmarks/bench_e2e_inbound.py --quick
+    python3 benchmarks/bench_e2e_inbound.py --odoo-workers 2 --consumers 1 --messages 3000
+    python3 benchmarks/bench_e2e_inbound.py --odoo-workers 0 --batch-size 50
+
+Prints ``name=value`` lines at the end.  Note: with more than one consumer the bridge no longer
+keeps per-customer order (two consumers may write two batches of one customer concurrently):
+``--consumers`` > 1 measures what parallel consumers would give, it is not a supported setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import requests  # noqa: E402
+
+from tests.e2e.bridge_procs import (  # noqa: E402
+    Bridge,
+    Proc,
+    configure_odoo_streams,
+    delete_prefixed_keys,
+    signed_headers,
+    stream_backlog,
+    text_webhook,
+    unique_prefix,
+    wait_until,
+)
+from tests.e2e.odoo_server import RUN_DIR, OdooServer, free_port  # noqa: E402
+
+
+class BenchOdoo(OdooServer):
+    """``OdooServer`` started through this script (``--run-odoo``), with a free gevent port.
+
+    In prefork mode (``--workers`` > 0) Odoo re-executes ``sys.argv[0] gevent ...`` to start its bus
+    (longpolling) process.  Under ``python -m odoo`` that is ``odoo/__main__.py``, which cannot run as a
+    script, and on this machine ``odoo-bin gevent`` fails too (gevent's plugin loader: ``zope.interface``
+    distribution not found); either way Odoo respawns it in a loop that burns a CPU for the whole run.
+    Started through this script, the ``gevent`` process just waits: the benchmark needs no bus.
+    """
+
+    def start(self, timeout: float = 120) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve()), "--run-odoo", "-c", str(self.config_path),
+                 "-d", self.db,
+                 f"--db-filter=^{self.db}$", f"--http-port={self.port}", "--http-interface=127.0.0.1",
+                 f"--gevent-port={free_port()}", f"--workers={self.workers}", "--max-cron-threads=0",
+                 "--log-level=warn", "--limit-time-real=600", "--limit-time-cpu=600",
+                 "--limit-memory-soft=4294967296", "--limit-memory-hard=6442450944"],
+                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Odoo exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                if requests.get(f"{self.url}/web/health", timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"Odoo did not answer within {timeout}s; see {self.log_path}")
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+class Watcher(threading.Thread):
+    """Polls PostgreSQL for committed inbound rows of this run; records when each wamid became visible."""
+
+    def __init__(self, server: OdooServer, like: str, interval: float = 0.01):
+        super().__init__(name="watcher", daemon=True)
+        self.server = server
+        self.like = like
+        self.interval = interval
+        self.seen: dict[str, float] = {}
+        self.rows = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        conn = self.server._pg(self.server.db)
+        conn.autocommit = True
+        # not "id > last id seen": rows do not become visible in id order (ids are drawn at insert time, and
+        # the rows of a later-committing transaction can have lower ids), so every poll re-reads the run's rows
+        with conn.cursor() as cr:
+            while not self.stop.is_set():
+                cr.execute("SELECT wamid FROM whatsapp_message WHERE direction = 'inbound' AND wamid LIKE %s",
+                           [self.like + "%"])
+                now = time.perf_counter()
+                rows = cr.fetchall()
+                self.rows = len(rows)
+                for (wamid,) in rows:
+                    self.seen.setdefault(wamid, now)
+                self.stop.wait(self.interval)
+        conn.close()
+
+
+async def post_all(url: str, bodies: list[tuple[str, bytes]], rate: float | None, connections: int = 32):
+    """Post ``bodies``; at ``rate`` per second (open loop) or as fast as possible.  Returns {wamid: post time}."""
+    posted: dict[str, float] = {}
+    failures = 0
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        semaphore = asyncio.Semaphore(connections)
+
+        async def one(wamid: str, raw: bytes):
+            nonlocal failures
+            async with semaphore:
+                start = time.perf_counter()
+                response = await client.post(url, content=raw, headers=signed_headers(raw))
+                if response.status_code == 200:
+                    posted[wamid] = start
+                else:
+                    failures += 1
+
+        t0 = time.perf_counter()
+        tasks = []
+        for index, (wamid, raw) in enumerate(bodies):
+            if rate:
+                delay = t0 + index / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(wamid, raw)))
+        await asyncio.gather(*tasks)
+    return posted, failures
+
+
+def build(tag: str, count: int, customers: int, base_ts: int) -> list[tuple[str, bytes]]:
+    out = []
+    for i in range(count):
+        c = i % customers
+        wamid = f"wamid.{tag}.{c:03d}.{i:06d}"
+        out.append((wamid, text_webhook(f"55319{c:07d}", wamid, base_ts + i, f"benchmark {tag} message {i}",
+                                        name=f"Bench {c}")))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--messages", type=int, default=3000, help="(a) messages for the throughput run (3000)")
+    ap.add_argument("--customers", type=int, default=50, help="distinct customers (50)")
+    ap.add_argument("--odoo-workers", type=int, default=2, help="Odoo --workers (0 = threaded; default 2)")
+    ap.add_argument("--consumers", type=int, default=1, help="inbound worker processes (default 1)")
+    ap.add_argument("--batch-size", type=int, default=100, help="WA_BATCH_SIZE (100)")
+    ap.add_argument("--linger-ms", type=int, default=200, help="WA_BATCH_LINGER_MS (200)")
+    ap.add_argument("--latency-rate", type=float, default=20.0, help="(b) offered webhooks per second (20)")
+    ap.add_argument("--latency-seconds", type=float, default=30.0, help="(b) length of the latency run (30 s)")
+    ap.add_argument("--quick", action="store_true", help="short run: 600 messages, 10 s of latency")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.messages, args.latency_seconds = 600, 10.0
+    # SIGTERM (timeout, CI) must still stop the processes and drop the database: make it an exception
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    config = Path(os.environ.get("WA_E2E_ODOO_CONFIG", RUN_DIR / "odoo-test.conf"))
+    server = BenchOdoo(config, workers=args.odoo_workers)
+    prefix = unique_prefix("benche2e")
+    run = prefix.rstrip(":")
+    figures: dict[str, object] = {}
+    server.create_database()
+    procs: list[Proc] = []
+    bridge = None
+    try:
+        server.start()
+        configure_odoo_streams(server, prefix)
+        key = server.bridge_api_key()
+        bridge = Bridge(odoo_url=server.url, odoo_db=server.db, api_key=key, prefix=prefix,
+                        graph_base_url="http://127.0.0.1:9", name="bench", WA_BATCH_SIZE=args.batch_size,
+                        WA_BATCH_LINGER_MS=args.linger_ms, WA_LOG_LEVEL="INFO", WA_ODOO_TIMEOUT=300)
+        bridge.web.start()
+        for k in range(args.consumers):
+            env = dict(bridge.env, WA_CONSUMER_NAME=f"bench-{run}-{k}")
+            procs.append(Proc(f"bench-{run}-inbound{k}", ["inbound", "--env-file", "/nonexistent"], env).start())
+        print(f"Odoo {server.url} (workers={args.odoo_workers}, db {server.db}), {args.consumers} inbound "
+              f"consumer(s), batch {args.batch_size}", flush=True)
+        base_ts = int(time.time()) - 7200
+
+        # warm-up: the customers' partners, services and channels exist before the clock starts
+        warm = build(f"W{run}", args.customers, args.customers, base_ts)
+        watcher = Watcher(server, f"wamid.W{run}.")
+        watcher.start()
+        asyncio.run(post_all(bridge.webhook_url, warm, None))
+        wait_until(lambda: len(watcher.seen) >= len(warm), 300, 0.2, "warm-up stored")
+        watcher.stop.set()
+
+        # (a) throughput
+        bodies = build(f"T{run}", args.messages, args.customers, base_ts + 100)
+        watcher = Watcher(server, f"wamid.T{run}.", interval=0.05)
+        watcher.start()
+        t0 = time.perf_counter()
+        posted, failures = asyncio.run(post_all(bridge.webhook_url, bodies, None))
+        post_span = time.perf_counter() - t0
+        # an entry is acked only after Odoo committed it: a drained stream means everything is in (or lost)
+        wait_until(lambda: (b := stream_backlog(prefix))["pending"] == 0 and b["lag"] == 0, 3600, 0.2,
+                   "the stream drained")
+        time.sleep(0.3)
+        watcher.stop.set()
+        watcher.join()
+        times = sorted(watcher.seen.values())
+        elapsed = times[-1] - t0
+        n = len(times)
+        lo, hi = times[int(n * 0.1)], times[int(n * 0.9) - 1]
+        figures.update({
+            "odoo_workers": args.odoo_workers, "consumers": args.consumers, "batch_size": args.batch_size,
+            "messages": args.messages, "posted": len(posted), "post_failures": failures,
+            "post_rate": f"{len(posted) / post_span:.0f}",
+            "e2e_elapsed_s": f"{elapsed:.1f}",
+            "e2e_throughput_msg_s": f"{n / elapsed:.1f}",
+            "e2e_steady_msg_s": f"{(int(n * 0.9) - int(n * 0.1) - 1) / (hi - lo):.1f}" if hi > lo else "nan",
+            "stored": n, "lost": len(posted) - n, "twice": watcher.rows - n,
+        })
+
+        # (b) latency at a modest offered rate
+        count = int(args.latency_rate * args.latency_seconds)
+        bodies = build(f"L{run}", count, args.customers, base_ts + 100 + args.messages)
+        watcher = Watcher(server, f"wamid.L{run}.")
+        watcher.start()
+        posted, failures = asyncio.run(post_all(bridge.webhook_url, bodies, args.latency_rate))
+        wait_until(lambda: len(watcher.seen) >= len(posted), 300, 0.2, "latency run stored")
+        watcher.stop.set()
+        watcher.join()
+        latencies = [(watcher.seen[w] - t) * 1000 for w, t in posted.items() if w in watcher.seen]
+        figures.update({
+            "latency_offered_msg_s": f"{args.latency_rate:.0f}", "latency_messages": count,
+            "latency_lost": count - len(latencies),
+            "latency_p50_ms": f"{percentile(latencies, 50):.0f}",
+            "latency_p95_ms": f"{percentile(latencies, 95):.0f}",
+            "latency_max_ms": f"{max(latencies):.0f}",
+        })
+    finally:
+        for proc in procs:
+            proc.stop()
+        if bridge is not None:
+            bridge.web.stop()
+        server.stop()
+        server.drop_database()
+        delete_prefixed_keys(prefix)
+    throughput = float(figures.get("e2e_throughput_msg_s", 0))
+    figures["target_met"] = str(throughput >= 100 and figures.get("lost") == 0).lower()
+    for name, value in figures.items():
+        print(f"{name}={value}")
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["gevent"]:
+        signal.pause()  # Odoo's bus process, re-executed by its prefork server: not needed (see BenchOdoo)
+    elif sys.argv[1:2] == ["--run-odoo"]:
+        sys.argv = [sys.argv[0], *sys.argv[2:]]
+        import odoo
+
+        odoo.cli.main()
+    else:
+        sys.exit(main())
