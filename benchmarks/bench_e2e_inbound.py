@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -41,7 +40,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-import requests  # noqa: E402
 
 from tests.e2e.bridge_procs import (  # noqa: E402
     Bridge,
@@ -67,28 +65,15 @@ class BenchOdoo(OdooServer):
     Started through this script, the ``gevent`` process just waits: the benchmark needs no bus.
     """
 
+    def command(self) -> list[str]:
+        return [sys.executable, str(Path(__file__).resolve()), "--run-odoo", "-c", str(self.config_path),
+                "-d", self.db, f"--db-filter=^{self.db}$", f"--http-port={self.port}", "--http-interface=127.0.0.1",
+                f"--gevent-port={free_port()}", f"--workers={self.workers}", "--max-cron-threads=0",
+                "--log-level=warn", "--limit-time-real=600", "--limit-time-cpu=600",
+                "--limit-memory-soft=4294967296", "--limit-memory-hard=6442450944"]
+
     def start(self, timeout: float = 120) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, str(Path(__file__).resolve()), "--run-odoo", "-c", str(self.config_path),
-                 "-d", self.db,
-                 f"--db-filter=^{self.db}$", f"--http-port={self.port}", "--http-interface=127.0.0.1",
-                 f"--gevent-port={free_port()}", f"--workers={self.workers}", "--max-cron-threads=0",
-                 "--log-level=warn", "--limit-time-real=600", "--limit-time-cpu=600",
-                 "--limit-memory-soft=4294967296", "--limit-memory-hard=6442450944"],
-                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Odoo exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                if requests.get(f"{self.url}/web/health", timeout=2).ok:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError(f"Odoo did not answer within {timeout}s; see {self.log_path}")
+        super().start(timeout)
 
 
 def percentile(values: list[float], q: float) -> float:

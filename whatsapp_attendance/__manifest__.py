@@ -25,5 +25,10 @@
     'demo': [
         'demo/whatsapp_demo.xml',
     ],
+    'assets': {
+        'web.assets_tests': [
+            'whatsapp_attendance/static/tests/tours/**/*',
+        ],
+    },
     'application': True,
 }

@@ -78,15 +78,17 @@ class OdooServer:
         shutil.rmtree(self._filestore(self.db), ignore_errors=True)
 
     # -- process -------------------------------------------------------------
+    def command(self) -> list[str]:
+        """The command line that starts this server (a subclass may run Odoo another way)."""
+        return [sys.executable, "-m", "odoo", "-c", str(self.config_path), "-d", self.db,
+                f"--db-filter=^{self.db}$", f"--http-port={self.port}", "--http-interface=127.0.0.1",
+                f"--workers={self.workers}", "--max-cron-threads=0", "--log-level=warn"]
+
     def start(self, timeout: float = 90) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "odoo", "-c", str(self.config_path), "-d", self.db,
-             f"--db-filter=^{self.db}$", f"--http-port={self.port}", "--http-interface=127.0.0.1",
-             f"--workers={self.workers}", "--max-cron-threads=0", "--log-level=warn"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                            start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -4,3 +4,4 @@ from . import test_service
 from . import test_outbound
 from . import test_rating
 from . import test_security
+from . import test_ui

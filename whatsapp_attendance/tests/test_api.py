@@ -1,7 +1,10 @@
 import base64
+import json
 
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
+
+from odoo.addons.bus.models.bus import channel_with_db, json_dump
 
 from .common import OGG_B64, PNG_B64, WhatsappCase
 
@@ -20,6 +23,21 @@ class TestIngestApi(WhatsappCase):
         self.assertEqual([r['duplicate'] for r in second], [True, True])
         for model, count in counts.items():
             self.assertEqual(self.env[model].search_count([]), count, f"replay created a {model}")
+
+    def test_inbound_message_is_pushed_live_to_the_channel_as_the_customer(self):
+        self.env.cr.precommit.run()  # flush what setUp queued on the bus
+        result = self.receive(self.inbound(wa_id='5511911110009', text="Is my order on its way?", name="Rita"))[0]
+        service = self.service_of(result)
+        message = self.env['whatsapp.message'].browse(result['message_id']).mail_message_id
+        self.assertEqual(message.author_id, service.partner_id, "posted as the customer")
+        self.env.cr.precommit.run()  # what Odoo does at commit: write the bus notifications
+        notifications = self.env['bus.bus'].sudo().search([
+            ('channel', '=', json_dump(channel_with_db(self.env.cr.dbname, service.channel_id))),
+        ])
+        pushed = [json.loads(n.message) for n in notifications]
+        new_messages = [n for n in pushed if n['type'] == 'discuss.channel/new_message']
+        self.assertEqual(len(new_messages), 1, "Discuss receives the message live, once")
+        self.assertIn("Is my order on its way?", json.dumps(new_messages[0]['payload']))
 
     def test_duplicate_inside_one_batch_is_stored_once(self):
         item = self.inbound(wa_id='5511911110003')
