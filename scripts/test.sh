@@ -7,6 +7,9 @@ find_odoo
 [ "${SKIP_REQUIREMENTS:-}" = 1 ] || install_requirements
 check_services
 command -v redis-server >/dev/null || die "redis-server not found (apt-get install redis-server): the tests start their own to stop it"
+command -v chromium >/dev/null || command -v google-chrome >/dev/null || command -v chromium-browser >/dev/null \
+    || die "no Chromium found (apt-get install chromium): Odoo's browser tests (tours) need it"
+"$PYTHON" -c "import websocket" 2>/dev/null || die "websocket-client is not installed (pip install -r requirements.txt)"
 
 say "Lint (ruff, pylint-odoo)"
 "$PYTHON" -m ruff check "$ROOT"
