@@ -59,6 +59,9 @@ class BridgeConfig:
     batch_size: int = 100
     batch_linger_ms: int = 200
     inbound_lanes: int = 2
+    # media travels base64 inside ingest calls: a call carries at most this many bytes of it
+    # (one message alone may exceed it; Odoo's own request limit is 128 MiB)
+    odoo_request_bytes: int = 24 * 1024 * 1024
     host: str = "127.0.0.1"
     port: int = 8080
     consumer_name: str = "bridge"
@@ -202,6 +205,7 @@ def load_config(environ: Mapping[str, str] | None = None, env_file: str | Path |
         batch_size=min(number("WA_BATCH_SIZE", 100, int, 1), 500),
         batch_linger_ms=number("WA_BATCH_LINGER_MS", 200, int, 0),
         inbound_lanes=min(number("WA_INBOUND_LANES", 2, int, 1), 16),
+        odoo_request_bytes=int(number("WA_ODOO_REQUEST_MB", 24.0, float, 0.01) * 1024 * 1024),
         host=get("WA_HOST", "127.0.0.1"),
         port=number("WA_PORT", 8080, int, 1),
         consumer_name=get("WA_CONSUMER_NAME", socket.gethostname() or "bridge"),

@@ -358,10 +358,28 @@ class InboundWorker:
 
     def _deliver_lane(self, method, items: list[_Item], report) -> list[tuple[_Item, dict]]:
         done: list[tuple[_Item, dict]] = []
-        size = min(self.config.batch_size, 500)
-        for start in range(0, len(items), size):
-            done.extend(self._deliver_chunk(method, items[start : start + size], report))
+        for chunk in self._chunks(items):
+            done.extend(self._deliver_chunk(method, chunk, report))
         return done
+
+    def _chunks(self, items: list[_Item]) -> list[list[_Item]]:
+        """Consecutive chunks of at most ``batch_size`` items and ``odoo_request_bytes`` of media each
+        (a message whose media alone is larger goes in a chunk of its own)."""
+        size, budget = min(self.config.batch_size, 500), self.config.odoo_request_bytes
+        chunks: list[list[_Item]] = []
+        current: list[_Item] = []
+        weight = 0
+        for item in items:
+            media = item.payload.get("media") or {}
+            item_bytes = len(media.get("data") or "")
+            if current and (len(current) >= size or weight + item_bytes > budget):
+                chunks.append(current)
+                current, weight = [], 0
+            current.append(item)
+            weight += item_bytes
+        if current:
+            chunks.append(current)
+        return chunks
 
     def _deliver_chunk(self, method, chunk: list[_Item], report) -> list[tuple[_Item, dict]]:
         if not chunk:

@@ -88,6 +88,11 @@ class OdooClient:
             raise OdooTransientError(f"Odoo unreachable at {self.config.odoo_url}: {exc}", method=what) from exc
         if response.status_code >= 500 or response.status_code in (404, 408, 429, 502, 503, 504):
             raise OdooTransientError(f"Odoo HTTP {response.status_code} on {what}", method=what)
+        if response.status_code == 413:
+            size = len(response.request.body or b"") / 1024 / 1024
+            raise OdooPermanentError(
+                f"Odoo refused {what} as too large ({size:.1f} MB, HTTP 413): the media exceeds Odoo's request limit",
+                method=what)
         if response.status_code >= 400:
             raise OdooPermanentError(f"Odoo HTTP {response.status_code} on {what}", method=what)
         try:

@@ -104,6 +104,8 @@ class OdooDouble:
         self.attachments: dict[int, dict] = {}
         self.version = contract.CONTRACT_VERSION
         self.authentications = 0
+        self.max_request_bytes: int | None = None  # larger bodies get HTTP 413, like Odoo's 128 MiB limit
+        self.request_sizes: list[int] = []
         self._ids: dict[str, int] = {}
 
     def items(self, method: str) -> list:
@@ -118,7 +120,12 @@ class OdooDouble:
     async def endpoint(self, request: Request) -> Response:
         if self.down:
             return Response("Service Unavailable", status_code=503)
-        body = await request.json()
+        raw = await request.body()
+        with self.lock:
+            self.request_sizes.append(len(raw))
+        if self.max_request_bytes is not None and len(raw) > self.max_request_bytes:
+            return Response("Request Entity Too Large", status_code=413)
+        body = json.loads(raw)
         params = body["params"]
         try:
             result = self.dispatch(params["service"], params["method"], params["args"])

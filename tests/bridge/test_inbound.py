@@ -339,3 +339,40 @@ def test_refused_odoo_api_key_raises_an_alert_until_fixed(make_config, odoo, rds
     wait_until(lambda: rds.get(f"{prefix}wa:alert:odoo") is None)
     stop.set()
     thread.join(5)
+
+
+def _image_bodies(sim, rds, prefix, count, size):
+    for n in range(count):
+        data = bytes([n]) * size
+        sim.customer_send(f"55119000002{n:02d}", {"type": "image", "data": base64.b64encode(data).decode(),
+                                                   "mime_type": "image/jpeg", "caption": f"photo {n}"})
+        push(rds, prefix, sim.webhook_log[-1])
+
+
+def test_media_heavy_batches_are_split_under_the_request_budget(make_config, odoo, rds, prefix, simulator):
+    """Six 350 KB photos with a 1 MiB budget per call: several calls, each under the budget, all in order."""
+    worker = make_worker(make_config(WA_ODOO_REQUEST_MB="1", WA_INBOUND_LANES="1"))
+    worker.setup()
+    _image_bodies(simulator.state.simulator, rds, prefix, 6, 350_000)
+    report = worker.run_once(block_ms=300)
+    assert report.messages == 6 and pending(rds, prefix) == 0 and not dead(rds, prefix)
+    calls = [batch for method, batch in odoo.calls if method == "ingest_messages"]
+    assert len(calls) == 3, "two photos (2 x 467 KB of base64) per 1 MiB call"
+    assert max(odoo.request_sizes) < 1.2 * 1024 * 1024
+    assert [m["media"]["caption"] for m in odoo.items("ingest_messages")] == [f"photo {n}" for n in range(6)]
+
+
+def test_media_too_large_for_odoo_is_dead_lettered_by_name_and_the_rest_delivered(make_config, odoo, rds,
+                                                                                   prefix, simulator):
+    odoo.max_request_bytes = 600_000  # Odoo answers 413 above this
+    worker = make_worker(make_config(WA_INBOUND_LANES="1"))
+    worker.setup()
+    sim = simulator.state.simulator
+    push(rds, prefix, text_body("wamid.big.before", "before", 1732240000))
+    _image_bodies(sim, rds, prefix, 1, 1_000_000)
+    push(rds, prefix, text_body("wamid.big.after", "after", 1732240100))
+    worker.run_once(block_ms=300)
+    assert texts(odoo) == ["before", "after"]
+    letters = dead(rds, prefix)
+    assert len(letters) == 1 and pending(rds, prefix) == 0
+    assert "too large" in letters[0]["reason"] and "HTTP 413" in letters[0]["reason"]
