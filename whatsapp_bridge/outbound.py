@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from whatsapp_bridge import contract
+from whatsapp_bridge import audio, contract
 from whatsapp_bridge.config import BridgeConfig
 from whatsapp_bridge.odoo_client import OdooAuthError, OdooClient, OdooPermanentError, OdooTransientError
 from whatsapp_bridge.providers.base import Button, ErrorClass, Provider, ProviderError, Recipient
@@ -286,8 +286,13 @@ class OutboundWorker:
             raise ProviderError(ErrorClass.FAIL, "attachment is empty", title="Attachment empty")
         mimetype = file.get("mimetype") or attachment["mimetype"]
         filename = file.get("filename") or attachment.get("filename") or f"attachment-{attachment['id']}"
-        if attachment.get("voice"):
+        if attachment.get("voice") or kind == "audio":
             kind = "audio"  # a voice note is an audio message (ogg/opus plays as a voice note)
+            try:
+                converted = audio.for_whatsapp(content, mimetype, filename, voice=bool(attachment.get("voice")))
+            except audio.AudioError as exc:
+                raise ProviderError(ErrorClass.FAIL, f"{filename}: {exc}", title="Audio unreadable") from exc
+            content, mimetype, filename = converted.content, converted.mimetype, converted.filename
         media_id = self.provider.upload_media(content, mimetype, filename)
         caption = data.get("text") or None
         return self.provider.send_media(to, kind, media_id, caption=caption, filename=filename,

@@ -34,7 +34,8 @@ from whatsapp_bridge.simulator import SimConfig
 from whatsapp_bridge.simulator import create_app as create_simulator_app
 
 REDIS_URL = os.environ.get("WA_REDIS_URL", "redis://127.0.0.1:6379/0")
-SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples" / "cloud_api"
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "data" / "samples" / "cloud_api"
 ODOO_API_KEY = "test-api-key"
 
 
@@ -306,3 +307,38 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):
             return value
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+def make_mp3(seconds: float = 2.0, rate: int = 44_100) -> bytes:
+    """A mono MP3 of a 440 Hz tone, like the voice messages Odoo's Discuss records."""
+    import io
+    import math
+
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp3") as target:
+        stream = target.add_stream("libmp3lame", rate=rate)
+        stream.layout = "mono"
+        total = int(seconds * rate)
+        for start in range(0, total, 1152):
+            count = min(1152, total - start)
+            frame = av.AudioFrame(format="s16", layout="mono", samples=count)
+            frame.sample_rate = rate
+            samples = [int(8000 * math.sin(2 * math.pi * 440 * (start + i) / rate)) for i in range(count)]
+            frame.planes[0].update(b"".join(v.to_bytes(2, "little", signed=True) for v in samples))
+            target.mux(stream.encode(frame))
+        target.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+def audio_seconds(content: bytes) -> tuple[str, float]:
+    """(codec, duration in seconds) of an audio file, decoded."""
+    import io
+
+    import av
+
+    with av.open(io.BytesIO(content)) as source:
+        track = source.streams.audio[0]
+        samples = sum(frame.samples for frame in source.decode(track))
+        return track.codec_context.name, samples / track.rate

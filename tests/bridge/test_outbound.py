@@ -18,7 +18,7 @@ from whatsapp_bridge.ratelimit import RecipientBackoff
 from whatsapp_bridge.simulator import DEMO_PHONE_NUMBER_ID
 from whatsapp_bridge.streams import GROUP_OUT
 
-from .helpers import REDIS_URL
+from .helpers import REDIS_URL, ROOT, audio_seconds, make_mp3
 from .test_webhook import serve
 
 CUSTOMER = "5511987654321"
@@ -109,7 +109,7 @@ def test_reply_to_is_sent_as_context(config, sim, odoo, rds, prefix):
 
 
 def test_voice_note_is_read_from_odoo_uploaded_and_sent_as_audio(config, sim, odoo, rds, prefix):
-    voice = b"OggS" + b"\x05" * 500
+    voice = (ROOT / "data" / "samples" / "voice_note.ogg").read_bytes()  # a real Ogg/Opus voice note
     odoo.attachments[9] = {"filename": "nota.ogg", "mimetype": "audio/ogg", "data": base64.b64encode(voice).decode()}
     push(rds, prefix, job(9, "", jtype="audio",
                           attachment={"id": 3, "filename": "nota.ogg", "mimetype": "audio/ogg", "voice": True}))
@@ -119,6 +119,34 @@ def test_voice_note_is_read_from_odoo_uploaded_and_sent_as_audio(config, sim, od
     assert sim.media.get(msg.content["audio"]["id"], sim.now()).data == voice
     assert odoo.items("read_attachment") == [{"v": 1, "message_id": 9}]
     assert results(odoo)[0]["state"] == "sent"
+
+
+def test_discuss_mp3_voice_message_reaches_whatsapp_as_an_ogg_opus_voice_note(config, sim, odoo, rds, prefix):
+    mp3 = make_mp3(2.0)  # what Odoo 18's Discuss recorder produces, declared audio/mp3
+    odoo.attachments[19] = {"filename": "Voice message.mp3", "mimetype": "audio/mp3",
+                            "data": base64.b64encode(mp3).decode()}
+    push(rds, prefix, job(19, None, jtype="audio",
+                          attachment={"id": 13, "filename": "Voice message.mp3", "mimetype": "audio/mp3",
+                                      "voice": True}))
+    make_worker(config).run_once(block_ms=200)
+    (msg,) = sent(sim)
+    media = sim.media.get(msg.content["audio"]["id"], sim.now())
+    assert media.mime_type == "audio/ogg; codecs=opus"
+    codec, seconds = audio_seconds(media.data)
+    assert codec == "opus" and abs(seconds - 2.0) < 0.1
+    assert results(odoo)[0]["state"] == "sent"
+
+
+def test_unreadable_voice_note_fails_with_a_reason(config, sim, odoo, rds, prefix):
+    odoo.attachments[20] = {"filename": "broken.mp3", "mimetype": "audio/mp3",
+                            "data": base64.b64encode(b"not audio" * 50).decode()}
+    push(rds, prefix, job(20, None, jtype="audio",
+                          attachment={"id": 14, "filename": "broken.mp3", "mimetype": "audio/mp3", "voice": True}))
+    make_worker(config).run_once(block_ms=200)
+    (result,) = results(odoo)
+    assert result["state"] == "failed" and "broken.mp3" in result["error"]["message"]
+    assert "not a readable audio file" in result["error"]["message"]
+    assert sent(sim) == []
 
 
 def test_document_with_caption(config, sim, odoo, rds, prefix):

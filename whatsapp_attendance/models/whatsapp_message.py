@@ -119,7 +119,9 @@ class WhatsappMessage(models.Model):
             'to': {'wa_id': (partner.whatsapp_phone or '').lstrip('+') or None,
                    'user_id': partner.whatsapp_user_id or None},
             'type': self.message_type,
-            'text': self.body or None,
+            # a file goes without caption: the attendant's text is a message of its own, and
+            # ``body`` only names the file in lists
+            'text': None if self.attachment_id else (self.body or None),
             'reply_to': self.reply_to_wamid or None,
             'attachment': None,
             'buttons': self.buttons or None,
