@@ -24,6 +24,15 @@ else
     say "Creating database $DB with whatsapp_attendance and its demo data (about a minute)"
     install_db "$CONF" "$DB" yes
     rm -f "$BRIDGE_ENV"
+    # a new database reuses message ids: forget what the bridge remembered of an older one
+    # (its streams, and the "already sent" keys that would make it skip a new reply)
+    "$PYTHON" - "$REDIS_URL" "$DB:" <<'PY'
+import sys, redis
+client = redis.Redis.from_url(sys.argv[1])
+keys = list(client.scan_iter(match=sys.argv[2] + "*", count=1000))
+for start in range(0, len(keys), 1000):
+    client.delete(*keys[start:start + 1000])
+PY
 fi
 
 if [ ! -s "$BRIDGE_ENV" ]; then

@@ -140,6 +140,26 @@ def _str(d, key, path, required=True, max_len=None, allow_empty=False):
     return value
 
 
+def _bool(d, key, path):
+    value = d.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise ContractError(f"{path}.{key}", f"expected true or false, got {type(value).__name__}")
+    return value
+
+
+def _strings(d, key, path):
+    """An optional list of strings."""
+    value = d.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ContractError(f"{path}.{key}", f"expected a list, got {type(value).__name__}")
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise ContractError(f"{path}.{key}[{i}]", f"expected a string, got {type(item).__name__}")
+    return value
+
+
 def _int(d, key, path, required=True, minimum=None):
     value = d.get(key)
     if value is None:
@@ -237,10 +257,14 @@ def validate_inbound_message(msg, path="message"):
         _str(media, "mimetype", f"{path}.media", max_len=128)
         _str(media, "data", f"{path}.media")
         _str(media, "filename", f"{path}.media", required=False, max_len=256)
+        _str(media, "caption", f"{path}.media", required=False, allow_empty=True, max_len=65536)
+        _bool(media, "voice", f"{path}.media")
     elif mtype == "location":
         loc = _obj(msg.get("location"), f"{path}.location")
         _num(loc, "latitude", f"{path}.location", -90, 90)
         _num(loc, "longitude", f"{path}.location", -180, 180)
+        _str(loc, "name", f"{path}.location", required=False, allow_empty=True, max_len=1024)
+        _str(loc, "address", f"{path}.location", required=False, allow_empty=True, max_len=1024)
     elif mtype == "contacts":
         contacts = msg.get("contacts")
         if not isinstance(contacts, list) or not contacts:
@@ -248,6 +272,16 @@ def validate_inbound_message(msg, path="message"):
         for i, contact in enumerate(contacts):
             _obj(contact, f"{path}.contacts[{i}]")
             _str(contact, "name", f"{path}.contacts[{i}]", allow_empty=True)
+            _strings(contact, "phones", f"{path}.contacts[{i}]")
+            _strings(contact, "emails", f"{path}.contacts[{i}]")
+    elif mtype == "system":
+        system = _obj(msg.get("system"), f"{path}.system")
+        for key in ("type", "wa_id", "new_wa_id", "user_id", "new_user_id"):
+            _str(system, key, f"{path}.system", required=False, allow_empty=True, max_len=128)
+        new_wa_id = system.get("new_wa_id")
+        if new_wa_id and not _DIGITS.match(new_wa_id):
+            raise ContractError(f"{path}.system.new_wa_id", f"expected the phone number as 6 to 20 digits, "
+                                f"got {new_wa_id!r}")
     elif mtype == "reaction":
         reaction = _obj(msg.get("reaction"), f"{path}.reaction")
         _str(reaction, "wamid", f"{path}.reaction")
@@ -259,6 +293,17 @@ def validate_inbound_message(msg, path="message"):
     if msg.get("context") is not None:
         ctx = _obj(msg["context"], f"{path}.context")
         _str(ctx, "wamid", f"{path}.context", required=False)
+        _bool(ctx, "forwarded", f"{path}.context")
+        _bool(ctx, "frequently_forwarded", f"{path}.context")
+    errors = msg.get("errors")
+    if errors is not None:
+        if not isinstance(errors, list):
+            raise ContractError(f"{path}.errors", f"expected a list, got {type(errors).__name__}")
+        for i, error in enumerate(errors):
+            _obj(error, f"{path}.errors[{i}]")
+            _int(error, "code", f"{path}.errors[{i}]", required=False)
+            _str(error, "title", f"{path}.errors[{i}]", required=False, allow_empty=True)
+            _str(error, "message", f"{path}.errors[{i}]", required=False, allow_empty=True)
     return msg
 
 

@@ -13,7 +13,8 @@ class ResConfigSettings(models.TransientModel):
         help="Sent when a service finishes. Placeholders: {name} (customer), {link} (rating page), {service}. "
              "Empty: the built-in text, in the customer's language.")
     whatsapp_redis_url = fields.Char(
-        "Redis URL", config_parameter='whatsapp_attendance.redis_url', default='redis://127.0.0.1:6379/0',
+        "Redis URL", config_parameter='whatsapp_attendance.redis_url',
+        default=lambda self: self.env['whatsapp.message']._default_redis_url(),
         help="Where the bridge reads outbound messages (stream wa:out).")
     whatsapp_stream_prefix = fields.Char(
         "Stream Prefix", config_parameter='whatsapp_attendance.stream_prefix',
@@ -37,9 +38,21 @@ class ResConfigSettings(models.TransientModel):
             settings.whatsapp_default_country_id = country
 
     def _inverse_whatsapp_default_country_id(self):
+        params = self.env['ir.config_parameter'].sudo()
         for settings in self:
-            self.env['ir.config_parameter'].sudo().set_param(
-                'whatsapp_attendance.default_country_code', settings.whatsapp_default_country_id.code or False)
+            previous = params.get_param('whatsapp_attendance.default_country_code') or False
+            code = settings.whatsapp_default_country_id.code or False
+            if code == previous:
+                continue
+            params.set_param('whatsapp_attendance.default_country_code', code)
+            # numbers typed without a country code now read differently: contacts with no country
+            # are matched again under the new default, so existing customers are recognised
+            Partner = self.env['res.partner'].with_context(active_test=False)
+            partners = Partner.search([
+                ('country_id', '=', False), '|', ('phone', '!=', False), ('mobile', '!=', False)])
+            self.env.add_to_compute(Partner._fields['phone_e164'], partners)
+            self.env.add_to_compute(Partner._fields['mobile_e164'], partners)
+            partners.flush_recordset(['phone_e164', 'mobile_e164'])
 
     @api.constrains('whatsapp_idle_timeout', 'whatsapp_repush_delay', 'whatsapp_redis_url')
     def _check_whatsapp_settings(self):

@@ -1,9 +1,11 @@
 import logging
+import os
 from datetime import timedelta
 
 import redis
 
 from odoo import api, fields, models
+from odoo.tools import config as odoo_config
 from odoo.tools.translate import LazyTranslate
 
 from .. import contract
@@ -140,16 +142,34 @@ class WhatsappMessage(models.Model):
         messages = self.filtered(lambda m: m.direction == 'outbound' and m.state == 'queued')
         if not messages:
             return
-        payloads = [message._outbound_payload() for message in messages]
-        now = fields.Datetime.now()
+        payloads = []
+        pushed = self.browse()
         for message in messages:
+            try:
+                payloads.append(message._outbound_payload())
+            except contract.ContractError as error:
+                # e.g. the customer's WhatsApp number was removed from the contact: this message
+                # cannot be sent, says why in the conversation, and never blocks the others
+                message._apply_status('failed', error={'message': self.env._(
+                    "This message cannot be sent: %(error)s. Check the customer's WhatsApp number.",
+                    error=error)})
+                continue
+            pushed |= message
+        now = fields.Datetime.now()
+        for message in pushed:
             message.write({'pushed_at': now, 'push_count': message.push_count + 1})
         self._push_after_commit(contract.STREAM_OUT, payloads)
 
     @api.model
+    def _default_redis_url(self):
+        """Until an administrator sets one: ``whatsapp_redis_url`` in Odoo's configuration file,
+        else the environment's ``WA_REDIS_URL`` (the bridge's variable, handy in containers)."""
+        return odoo_config.get('whatsapp_redis_url') or os.environ.get('WA_REDIS_URL') or DEFAULT_REDIS_URL
+
+    @api.model
     def _redis_settings(self):
         params = self.env['ir.config_parameter'].sudo()
-        url = params.get_param('whatsapp_attendance.redis_url') or DEFAULT_REDIS_URL
+        url = params.get_param('whatsapp_attendance.redis_url') or self._default_redis_url()
         prefix = params.get_param('whatsapp_attendance.stream_prefix') or ''
         return url, prefix
 

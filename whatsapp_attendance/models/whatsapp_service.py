@@ -210,7 +210,9 @@ class WhatsappService(models.Model):
     def _assign(self, user, note=None):
         """Make ``user`` the attendant: member of the channel, the previous attendant leaves it."""
         previous = self.user_id
-        values = {'user_id': user.id}
+        # the idle clock starts when someone attends: a customer who waited 40 minutes in the
+        # queue must not be timed out the minute an attendant takes them
+        values = {'user_id': user.id, 'last_interaction_at': fields.Datetime.now()}
         if self.state == 'waiting':
             values['state'] = 'in_progress'
         # sudo: whatsapp.service - an attendant may take a queued service their record rules let them read
@@ -319,7 +321,8 @@ class WhatsappService(models.Model):
         ``attendant`` is the user who wrote it; none for messages of the company (rating request).
         """
         self.ensure_one()
-        text = html2plaintext(mail_message.body or '').strip()
+        # WhatsApp shows links itself: no "[1]" footnotes as html2plaintext adds by default
+        text = html2plaintext(mail_message.body or '', include_references=False).strip()
         attendant = attendant or self.env['res.users']
         reply_to = self.env['whatsapp.message'].sudo().search(
             [('mail_message_id', '=', mail_message.parent_id.id)], limit=1).wamid if mail_message.parent_id else False
@@ -422,7 +425,7 @@ class WhatsappService(models.Model):
             'whatsapp_attendance.idle_timeout', DEFAULT_IDLE_TIMEOUT))
 
     @api.model
-    def _cron_finish_idle(self):
+    def _cron_finish_idle(self, limit=500):
         """Finish services in progress with no message in either direction for the idle timeout.
 
         Services still waiting in the queue are left alone: their customer is
@@ -432,9 +435,12 @@ class WhatsappService(models.Model):
         if timeout <= 0:
             return self.browse()
         due = fields.Datetime.now() - timedelta(minutes=timeout)
-        services = self.search([('state', '=', 'in_progress'), ('last_interaction_at', '<=', due)], limit=500)
+        services = self.search([('state', '=', 'in_progress'), ('last_interaction_at', '<=', due)], limit=limit)
         for service in services:
             service._finish('timeout')
+        if len(services) == limit:
+            # more are due: run again right away rather than a minute later
+            self.env.ref('whatsapp_attendance.ir_cron_whatsapp_finish_idle')._trigger()
         return services
 
 
@@ -492,7 +498,11 @@ def render_inbound_body(env, item):
     if mtype == 'interactive':
         return escape(item['interactive'].get('title') or item['interactive']['id'])
     if mtype == 'unsupported':
-        return Markup("<i>%s</i>") % env._("The customer sent a message type WhatsApp does not let us show.")
+        note = env._("The customer sent a message type WhatsApp does not let us show.")
+        reasons = [e.get('message') or e.get('title') for e in item.get('errors') or []]
+        if any(reasons):
+            note = f"{note} ({'; '.join(r for r in reasons if r)})"
+        return Markup("<i>%s</i>") % note
     if mtype == 'system':
         return Markup("<i>%s</i>") % (text or env._("WhatsApp system message"))
     caption = text or (item.get('media') or {}).get('caption') or ''

@@ -63,6 +63,16 @@ class TestIngestApi(WhatsappCase):
              r"messages\[0\]\.media\.data"),
             ({'type': 'location', 'location': {'latitude': 123, 'longitude': 0}}, r"messages\[0\]\.location\.latitude"),
             ({'timestamp': 'yesterday'}, r"messages\[0\]\.timestamp"),
+            ({'type': 'location', 'location': {'latitude': 1, 'longitude': 2, 'name': 42}},
+             r"messages\[0\]\.location\.name: expected a string"),
+            ({'type': 'image', 'media': {'mimetype': 'image/png', 'data': 'iVBO', 'caption': ['x']}},
+             r"messages\[0\]\.media\.caption: expected a string"),
+            ({'type': 'contacts', 'contacts': [{'name': 'Rita', 'phones': [5511]}]},
+             r"messages\[0\]\.contacts\[0\]\.phones\[0\]: expected a string"),
+            ({'type': 'system', 'system': "changed number"}, r"messages\[0\]\.system: expected an object"),
+            ({'type': 'system', 'system': {'type': 'user_changed_number', 'new_wa_id': '+55 11'}},
+             r"messages\[0\]\.system\.new_wa_id"),
+            ({'context': {'wamid': 'wamid.X', 'forwarded': 'yes'}}, r"messages\[0\]\.context\.forwarded"),
         ]
         for change, pattern in cases:
             item = self.inbound(wa_id='5511911110005')
@@ -103,6 +113,43 @@ class TestIngestApi(WhatsappCase):
         # all four in the same service, posted as the customer
         self.assertEqual(len({r['service_id'] for r in results}), 1)
         self.assertEqual(messages.mail_message_id.author_id, messages.partner_id)
+
+    def test_sticker_video_document_unsupported_button_reply_and_number_change(self):
+        wa_id = '5511911110020'
+        items = [
+            self.inbound(wa_id=wa_id, mtype='sticker', media={'mimetype': 'image/webp', 'data': PNG_B64}),
+            self.inbound(wa_id=wa_id, mtype='video',
+                         media={'mimetype': 'video/mp4', 'data': base64.b64encode(b'mp4 bytes').decode(),
+                                'caption': 'the noise it makes'}),
+            self.inbound(wa_id=wa_id, mtype='document',
+                         media={'mimetype': 'application/pdf', 'data': base64.b64encode(b'%PDF-1.4').decode(),
+                                'filename': 'invoice-0042.pdf'}),
+            self.inbound(wa_id=wa_id, mtype='unsupported',
+                         errors=[{'code': 131051, 'title': 'Message type unknown',
+                                  'message': 'Message type is currently not supported.'}]),
+            self.inbound(wa_id=wa_id, mtype='interactive',
+                         interactive={'id': 'menu:orders', 'title': 'My orders'}),
+            self.inbound(wa_id=wa_id, mtype='system',
+                         system={'type': 'user_changed_number', 'new_wa_id': '5511912340099'}),
+        ]
+        items[-1]['text'] = 'Maria changed their phone number'  # the bridge passes Meta's system body as text
+        results = self.receive(*items)
+        sticker, video, document, unsupported, button, system = self.env['whatsapp.message'].browse(
+            [r['message_id'] for r in results])
+        self.assertEqual([m.message_type for m in (sticker, video, document, unsupported, button, system)],
+                         ['sticker', 'video', 'document', 'unsupported', 'interactive', 'system'])
+        self.assertEqual(sticker.attachment_id.mimetype, 'image/webp')
+        self.assertEqual(base64.b64decode(video.attachment_id.datas), b'mp4 bytes')
+        self.assertIn('the noise it makes', video.mail_message_id.body)
+        self.assertEqual(document.attachment_id.name, 'invoice-0042.pdf')
+        self.assertIn(document.attachment_id, document.mail_message_id.attachment_ids)
+        self.assertIn('not supported', unsupported.mail_message_id.body, "the attendant sees why it is missing")
+        self.assertIn('My orders', button.mail_message_id.body)
+        service = self.service_of(results[0])
+        self.assertFalse(service.rating_ids, "a button reply that is not a rating rates nothing")
+        self.assertEqual(service.partner_id.whatsapp_phone, '+5511912340099', "the customer's new number")
+        self.assertIn('changed their phone number', system.mail_message_id.body)
+        self.assertEqual(len({r['service_id'] for r in results}), 1)
 
     def test_reaction_and_reply_context(self):
         service = self.open_service('5511911110007', attendant=self.attendant)

@@ -1,16 +1,19 @@
 import base64
 import json
+import os
 import socket
 import subprocess
 import time
 from contextlib import closing
 from datetime import timedelta
+from unittest.mock import patch
 
 import redis
 from freezegun import freeze_time
 
 from odoo import fields
 from odoo.tests import tagged
+from odoo.tools import config as odoo_config
 
 from odoo.addons.whatsapp_attendance import contract
 
@@ -104,6 +107,37 @@ class TestOutbound(WhatsappCase):
         jobs = {job['message_id']: job for job in self.stream_entries()}
         self.assertEqual(jobs[outbound[2].id]['attachment']['voice'], True)
         self.assertEqual(jobs[outbound[1].id]['attachment']['mimetype'], 'image/jpeg')
+
+    def test_redis_url_from_odoo_config_or_environment_until_an_admin_sets_one(self):
+        params = self.env['ir.config_parameter'].sudo()
+        Message = self.env['whatsapp.message']
+        params.set_param('whatsapp_attendance.redis_url', False)
+        with patch.dict(os.environ, {'WA_REDIS_URL': 'redis://redis:6379/0'}):
+            self.assertEqual(Message._redis_settings()[0], 'redis://redis:6379/0')
+            self.assertEqual(self.env['res.config.settings'].create({}).whatsapp_redis_url, 'redis://redis:6379/0',
+                             "the settings page shows the URL in use, and saving keeps it")
+            with patch.dict(odoo_config.options, {'whatsapp_redis_url': 'redis://from-odoo-conf:6379/1'}):
+                self.assertEqual(Message._redis_settings()[0], 'redis://from-odoo-conf:6379/1')
+            params.set_param('whatsapp_attendance.redis_url', 'redis://set-in-settings:6379/2')
+            self.assertEqual(Message._redis_settings()[0], 'redis://set-in-settings:6379/2')
+
+    def test_customer_without_a_number_fails_that_message_only(self):
+        lost = self.open_service('5511933330005', attendant=self.attendant)
+        fine = self.open_service('5511933330006', attendant=self.attendant)
+        lost.partner_id.write({'whatsapp_phone': False, 'whatsapp_user_id': False})
+        self.post_as(self.attendant, lost, body="Are you there?")
+        message = lost.whatsapp_message_ids.filtered(lambda m: m.body == "Are you there?")
+        self.assertEqual(message.state, 'failed')
+        self.assertIn("WhatsApp number", message.error_message)
+        self.assertIn("WhatsApp number", lost.channel_id.message_ids[0].body, "the attendant is told why")
+        self.post_as(self.attendant, fine, body="Your order shipped")
+        self.env.cr.postcommit.run()
+        jobs = self.stream_entries()
+        self.assertEqual(jobs[-1]['text'], "Your order shipped")
+        self.assertNotIn(message.id, [job['message_id'] for job in jobs])
+        # the re-push cron is not blocked by it either
+        with freeze_time(fields.Datetime.now() + timedelta(hours=1)):
+            self.env['whatsapp.message']._cron_repush_queued()
 
     def test_repush_cron_with_redis_stopped_and_restarted(self):
         server = RedisServer()

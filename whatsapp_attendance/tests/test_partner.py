@@ -31,6 +31,15 @@ class TestCustomers(WhatsappCase):
             self.assertEqual(existing.name, f"Known {wa_id}", "the profile name never renames a contact")
             self.assertEqual(existing.whatsapp_phone, f"+{wa_id}")
 
+    def test_changing_the_default_country_matches_contacts_typed_before(self):
+        Settings = self.env['res.config.settings']
+        Settings.create({'whatsapp_default_country_id': self.env.ref('base.us').id}).execute()
+        typed_before = self.env['res.partner'].create({'name': "Typed in national format", 'phone': "(11) 98765-4324"})
+        Settings.create({'whatsapp_default_country_id': self.env.ref('base.br').id}).execute()
+        self.assertEqual(typed_before.phone_e164, '+5511987654324')
+        result = self.receive(self.inbound(wa_id='5511987654324', name="Profile Name"))[0]
+        self.assertEqual(result['partner_id'], typed_before.id, "no duplicate contact")
+
     def test_mobile_field_and_ninth_digit_match(self):
         existing = self.env['res.partner'].create({'name': "Carla", 'mobile': "(21) 99876-5432"})
         # WhatsApp id without the ninth digit

@@ -27,6 +27,8 @@ class TestRating(WhatsappCase):
                 self.assertEqual(request.state, 'queued')
                 token = service.rating_ids.access_token
                 self.assertIn(f"/rate/{token}/5", request.body)
+                self.assertEqual(request.body.count("/rate/"), 1, "the link once, no footnote copy")
+                self.assertNotIn("[1]", request.body)
                 self.assertEqual([b['id'] for b in request.buttons],
                                  [contract.rating_button_id(token, score) for score in (5, 3, 1)])
                 contract.validate_outbound_job(request._outbound_payload())

@@ -4,8 +4,8 @@ from freezegun import freeze_time
 from psycopg2 import IntegrityError
 
 from odoo import fields
-from odoo.exceptions import AccessError, UserError
-from odoo.tests import tagged
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
 from .common import WhatsappCase
@@ -66,6 +66,35 @@ class TestServices(WhatsappCase):
         self.assertEqual((service.state, service.end_reason), ('done', 'attendant'))
         self.assertTrue(service.closed_at)
 
+    def test_transfer_and_finish_rules(self):
+        service = self.open_service('5511922220020', attendant=self.attendant)
+        Transfer = self.env['whatsapp.service.transfer']
+        accountant = new_test_user(self.env, login='wa_not_attendant', name="Carla Accounts", groups='base.group_user')
+        with self.assertRaisesRegex(UserError, "Carla Accounts is not a WhatsApp attendant"):
+            Transfer.with_user(self.attendant).create({
+                'service_id': service.id, 'user_id': accountant.id}).action_transfer()
+        with self.assertRaisesRegex(UserError, "already attended by Ana"):
+            Transfer.with_user(self.attendant).create({
+                'service_id': service.id, 'user_id': self.attendant.id}).action_transfer()
+        waiting = self.open_service('5511922220021')
+        with self.assertRaisesRegex(UserError, "Only the attendant of .* or an administrator can finish it"):
+            waiting.with_user(self.attendant_b).action_finish()
+        self.assertEqual(waiting.state, 'waiting')
+        # an administrator may transfer and finish any service
+        Transfer.with_user(self.wa_admin).create({
+            'service_id': service.id, 'user_id': self.attendant_b.id}).action_transfer()
+        self.assertEqual(service.user_id, self.attendant_b)
+        waiting.with_user(self.wa_admin).action_finish()
+        self.assertEqual((waiting.state, waiting.end_reason), ('done', 'attendant'))
+
+    def test_settings_refuse_bad_values_by_name(self):
+        Settings = self.env['res.config.settings']
+        for values, message in (({'whatsapp_idle_timeout': -5}, "idle timeout cannot be negative"),
+                                ({'whatsapp_repush_delay': 3}, "re-push delay must be at least 10 seconds"),
+                                ({'whatsapp_redis_url': 'localhost:6379'}, "Redis URL must start with redis://")):
+            with self.subTest(values=values), self.assertRaisesRegex(ValidationError, message):
+                Settings.create(values)
+
     def test_only_the_assigned_attendant_or_an_admin_may_answer(self):
         service = self.open_service('5511922220004')
         with self.assertRaisesRegex(UserError, "take it before answering"):
@@ -110,6 +139,33 @@ class TestServices(WhatsappCase):
         with freeze_time('2026-03-02 10:50:30'):
             self.env['whatsapp.service']._cron_finish_idle()
             self.assertEqual(busy.state, 'done')
+
+    def test_a_service_taken_after_a_long_wait_is_not_timed_out_at_once(self):
+        with freeze_time('2026-03-02 10:00:00'):
+            service = self.open_service('5511922220010')
+        with freeze_time('2026-03-02 10:45:00'):  # 45 minutes in the queue
+            service.with_user(self.attendant).action_take()
+        with freeze_time('2026-03-02 10:46:00'):
+            self.env['whatsapp.service']._cron_finish_idle()
+            self.assertEqual(service.state, 'in_progress', "the idle clock starts when the attendant takes it")
+            self.assertFalse(self._rating_requests(service))
+        with freeze_time('2026-03-02 11:15:30'):
+            self.env['whatsapp.service']._cron_finish_idle()
+            self.assertEqual((service.state, service.end_reason), ('done', 'timeout'))
+
+    def test_idle_cron_runs_again_at_once_when_more_are_due(self):
+        with freeze_time('2026-03-02 10:00:00'):
+            services = [self.open_service(f'55119222201{n}', attendant=self.attendant) for n in range(3)]
+        cron = self.env.ref('whatsapp_attendance.ir_cron_whatsapp_finish_idle')
+        with freeze_time('2026-03-02 11:00:00'):
+            before = self.env['ir.cron.trigger'].search_count([('cron_id', '=', cron.id)])
+            self.env['whatsapp.service']._cron_finish_idle(limit=2)
+            self.assertEqual(self.env['ir.cron.trigger'].search_count([('cron_id', '=', cron.id)]), before + 1)
+            self.env['whatsapp.service']._cron_finish_idle(limit=2)
+        self.assertEqual({s.state for s in services}, {'done'})
+
+    def _rating_requests(self, service):
+        return service.whatsapp_message_ids.filtered(lambda m: m.message_type == 'interactive')
 
     def test_idle_timeout_is_a_setting_and_the_cron_runs_every_minute(self):
         self.env['res.config.settings'].create({'whatsapp_idle_timeout': 5}).execute()

@@ -12,6 +12,8 @@ import logging
 import threading
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .. import contract
 
@@ -27,9 +29,12 @@ def get_client(url):
     with _lock:
         client = _clients.get(url)
         if client is None:
+            # one immediate retry (a pooled connection gone stale across a Redis restart), no
+            # backoff: this runs in an attendant's request (after commit) and in the cron, and a
+            # failed push is simply left to the re-push cron, it must not make the user wait
             client = redis.Redis.from_url(
                 url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT,
-                health_check_interval=30,
+                health_check_interval=30, retry=Retry(NoBackoff(), 1),
             )
             _clients[url] = client
         return client
