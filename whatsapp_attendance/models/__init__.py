@@ -1,5 +1,6 @@
 from . import (
     discuss_channel,
+    rating_rating,
     res_config_settings,
     res_partner,
     res_users,

@@ -25,6 +25,24 @@ class TestRoles(WhatsappCase):
             [('id', 'in', (mine | theirs | queued).ids)])
         self.assertEqual(admin_visible, mine | theirs | queued)
 
+    def test_attendants_read_only_the_ratings_of_services_they_see_and_change_none(self):
+        mine = self.open_service('5511966660011', attendant=self.attendant)
+        theirs = self.open_service('5511966660012', attendant=self.attendant_b)
+        for service in mine | theirs:
+            service._finish('attendant')
+            service.rating_apply(2, token=service.rating_ids.access_token, feedback=f"about {service.name}")
+        Rating = self.env['rating.rating'].with_user(self.attendant)
+        found = Rating.search([('res_model', '=', 'whatsapp.service'), ('res_id', 'in', (mine | theirs).ids)])
+        self.assertEqual(found, mine.rating_ids, "another attendant's rating is not readable, even over JSON-RPC")
+        with self.assertRaises(AccessError):
+            theirs.rating_ids.with_user(self.attendant).read(['feedback'])
+        with self.assertRaises(AccessError):
+            mine.rating_ids.with_user(self.attendant).write({'rating': 5})
+        self.assertEqual(mine.with_user(self.attendant).rating_last_value, 2, "their own service shows its rating")
+        admin_found = self.env['rating.rating'].with_user(self.wa_admin).search(
+            [('res_model', '=', 'whatsapp.service'), ('res_id', 'in', (mine | theirs).ids)])
+        self.assertEqual(admin_found, (mine | theirs).rating_ids)
+
     def test_attendant_has_no_configuration(self):
         with self.assertRaises(AccessError):
             self.env['whatsapp.account'].with_user(self.attendant).create({'name': 'x', 'phone_number_id': 'x'})
