@@ -10,7 +10,9 @@ Commands:
   demo       simulator + web + both workers, in demo mode (no Meta credentials)
 
 SIGTERM/SIGINT stop gracefully: the workers finish the call in flight, unacked entries stay
-pending and are re-read at the next start.
+pending and are re-read at the next start.  Exit codes: 0 stopped, 1 a worker crashed (the whole
+process stops, so a supervisor restarts it), 2 configuration, 3 the Odoo addon speaks another
+contract version.
 """
 
 from __future__ import annotations
@@ -102,17 +104,36 @@ def _workers(config: BridgeConfig, stop: threading.Event, which: tuple[str, ...]
     return workers
 
 
+def _start_worker(worker, stop: threading.Event, crashed: threading.Event, on_crash=None) -> threading.Thread:
+    """Run ``worker`` in a thread; if it dies of an unexpected exception, stop everything and set ``crashed``."""
+    name = type(worker).__name__
+
+    def target() -> None:
+        try:
+            worker.run()
+        except Exception as exc:
+            log.critical("worker crashed, stopping the process", exc_info=True,
+                         extra={"fields": {"worker": name, "error": repr(exc)}})
+            crashed.set()
+            stop.set()
+            if on_crash is not None:
+                on_crash()
+
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
 def run_workers(config: BridgeConfig, which: tuple[str, ...]) -> int:
     stop = threading.Event()
+    crashed = threading.Event()
     _install_signals(stop)
     try:
         workers = _workers(config, stop, which)
     except ContractMismatch as exc:
         log.critical("refusing to run", extra={"fields": {"error": str(exc)}})
         return 3
-    threads = [threading.Thread(target=w.run, name=type(w).__name__, daemon=True) for w in workers]
-    for thread in threads:
-        thread.start()
+    threads = [_start_worker(w, stop, crashed) for w in workers]
     while any(t.is_alive() for t in threads):
         for thread in threads:
             thread.join(0.5)
@@ -120,7 +141,7 @@ def run_workers(config: BridgeConfig, which: tuple[str, ...]) -> int:
             for thread in threads:
                 thread.join(config.odoo_timeout + 5)
             break
-    return 0
+    return 1 if crashed.is_set() else 0
 
 
 class _Server(uvicorn.Server):
@@ -136,21 +157,31 @@ def run_web(config: BridgeConfig, workers: tuple[str, ...] = ()) -> int:
     from whatsapp_bridge.webhook import create_app
 
     stop = threading.Event()
+    crashed = threading.Event()
+    refused: list[int] = []
     threads: list[threading.Thread] = []
-    if workers:
-        def start_workers():
-            try:
-                for worker in _workers(config, stop, workers):
-                    thread = threading.Thread(target=worker.run, name=type(worker).__name__, daemon=True)
-                    thread.start()
-                    threads.append(thread)
-            except ContractMismatch as exc:
-                log.critical("refusing to run the workers", extra={"fields": {"error": str(exc)}})
-                server.should_exit = True
-
-        threading.Thread(target=start_workers, name="workers-start", daemon=True).start()
     server = _Server(uvicorn.Config(create_app(config), host=config.host, port=config.port,
                                     log_config=None, access_log=False, timeout_graceful_shutdown=5))
+
+    def stop_server() -> None:
+        server.should_exit = True
+
+    def start_workers():
+        try:
+            for worker in _workers(config, stop, workers):
+                threads.append(_start_worker(worker, stop, crashed, stop_server))
+        except ContractMismatch as exc:
+            log.critical("refusing to run the workers", extra={"fields": {"error": str(exc)}})
+            refused.append(3)
+            stop_server()
+        except Exception as exc:
+            log.critical("workers failed to start, stopping the process", exc_info=True,
+                         extra={"fields": {"error": repr(exc)}})
+            crashed.set()
+            stop_server()
+
+    if workers:
+        threading.Thread(target=start_workers, name="workers-start", daemon=True).start()
 
     def handler(signum, frame):
         log.info("signal received, stopping", extra={"fields": {"signal": signal.Signals(signum).name}})
@@ -163,7 +194,9 @@ def run_web(config: BridgeConfig, workers: tuple[str, ...] = ()) -> int:
     stop.set()
     for thread in threads:
         thread.join(config.odoo_timeout + 5)
-    return 0
+    if refused:
+        return refused[0]
+    return 1 if crashed.is_set() else 0
 
 
 def run_check(config: BridgeConfig) -> int:

@@ -226,8 +226,18 @@ class AccountError:
 
 
 @dataclass(frozen=True)
+class RejectedPart:
+    """A message or status of a webhook body that could not be read; the rest of the body still counts."""
+
+    path: str  # e.g. "entry[1].changes[0].value.messages[2]"
+    reason: str  # names the bad field
+    raw: object = None  # the element as received
+
+
+@dataclass(frozen=True)
 class ParsedWebhook:
     messages: tuple[InboundMessage, ...] = ()
     statuses: tuple[StatusEvent, ...] = ()
     errors: tuple[AccountError, ...] = ()
     ignored: tuple[str, ...] = field(default=())  # human-readable notes about skipped parts
+    rejected: tuple[RejectedPart, ...] = ()  # unreadable messages/statuses, left out of the above

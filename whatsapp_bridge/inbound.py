@@ -18,7 +18,10 @@ Delivery guarantees
   (``XAUTOCLAIM``), then reads new ones.
 * Odoo down (connection refused, 5xx, serialization failure): exponential backoff capped at
   ``WA_BACKOFF_MAX_SECONDS``, retrying the same batch forever (until stopped; the entries stay
-  pending and are re-read on restart).
+  pending and are re-read on restart).  So too when Odoo refuses the bridge user itself (API key
+  refused, ``AccessError``: missing rights), with an alert in ``<prefix>wa:alert:odoo``.
+* Redis down or restarted: the worker logs it, waits (backoff capped at ``WA_BACKOFF_MAX_SECONDS``),
+  re-creates its consumer group if needed and re-reads its own pending entries.
 * Odoo refuses a batch (``ValidationError`` ...): the item named by the error (or, without an
   index, halves of the batch) is isolated and only the bad item is dead-lettered.
 * Status result ``unknown`` (Odoo does not know the wamid yet: the send result may not be
@@ -140,19 +143,32 @@ class InboundWorker:
         return handled
 
     def run(self) -> None:
-        self.setup()
         log.info(
             "inbound worker started",
             extra={"fields": {"consumer": self.consumer, "stream": self.streams.name(contract.STREAM_IN)}},
         )
-        try:
-            self.recover()
-            while not self.stop.is_set():
+        recovered = False
+        delay = min(0.5, self.config.backoff_max_seconds)
+        while not self.stop.is_set():
+            try:
+                if not recovered:  # at start and after a Redis outage: the batch in flight is pending, ours
+                    self.setup()
+                    self.recover()
+                    recovered = True
                 self.run_once()
                 if time.monotonic() - self._last_claim > self.config.claim_idle_ms / 1000 / 2:
                     self.claim_idle()
-        except Stopped:
-            pass
+                delay = min(0.5, self.config.backoff_max_seconds)
+            except Stopped:
+                break
+            except redis.exceptions.RedisError as exc:
+                # nothing is acked before it is done: re-reading the pending entries is safe
+                recovered = False
+                log.error("Redis unavailable, inbound worker retrying", extra={"fields": {
+                    "consumer": self.consumer, "error": str(exc), "retry_in": round(delay, 2)}})
+                if self.stop.wait(delay):
+                    break
+                delay = min(delay * 2, self.config.backoff_max_seconds)
         log.info("inbound worker stopped", extra={"fields": {"consumer": self.consumer}})
 
     def run_once(self, block_ms: int = 1000) -> BatchReport | None:
@@ -196,6 +212,12 @@ class InboundWorker:
                 report.dead += 1
                 log.error("dead-lettered unreadable webhook", extra={"fields": {"entry": entry.id, "reason": str(exc)}})
                 continue
+            for part in parsed.rejected:  # only this message/status is lost, the rest of the body goes on
+                self.streams.dead_letter(contract.STREAM_IN, f"unreadable webhook part: {part.reason}",
+                                         entry.payload, entry.id, item=part.raw)
+                report.dead += 1
+                log.error("dead-lettered an unreadable part of a webhook", extra={"fields": {
+                    "entry": entry.id, "path": part.path, "reason": part.reason}})
             for err in parsed.errors:
                 log.error(
                     "WhatsApp reported an account error",
@@ -420,7 +442,7 @@ class InboundWorker:
                 log.warning("Odoo unavailable, retrying the same batch", extra={"fields": {
                     "method": method, "attempt": attempt, "retry_in": round(delay, 2), "error": str(exc)}})
                 if isinstance(exc, OdooAuthError):
-                    self.streams.set_alert("odoo", str(exc), action="fix WA_ODOO_LOGIN / WA_ODOO_API_KEY")
+                    self.streams.set_alert("odoo", str(exc), action=exc.action)
                     self._odoo_alert = True
                 if self.stop.wait(delay):
                     raise Stopped() from exc

@@ -5,7 +5,10 @@ A body is ``{"object": "whatsapp_business_account", "entry": [{"id", "changes": 
 Each ``value`` carries ``metadata.phone_number_id`` (our account key), ``contacts[]``
 (``wa_id``, ``user_id`` = business-scoped user id, ``profile.name``), ``messages[]``,
 ``statuses[]`` and ``errors[]``.  Unknown message types become ``unsupported``; unknown
-change fields and status values are skipped and noted in ``ParsedWebhook.ignored``.
+change fields and status values are skipped and noted in ``ParsedWebhook.ignored``.  A message
+or status that cannot be read goes to ``ParsedWebhook.rejected`` (with the reason) and the rest
+of the body is still parsed; only an unreadable envelope (object, entry, change, metadata) makes
+``parse_webhook`` raise.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from whatsapp_bridge.events import (
     ParsedWebhook,
     ProviderErrorInfo,
     Reaction,
+    RejectedPart,
     Reply,
     Sender,
     SharedContact,
@@ -263,7 +267,7 @@ def parse_status(status: dict, account: str, path: str = "status") -> StatusEven
 
 
 def parse_webhook(body: dict) -> ParsedWebhook:
-    """Parse one webhook body (already JSON-decoded) into messages, statuses and account errors."""
+    """Parse one webhook body (already JSON-decoded) into messages, statuses, account errors and rejected parts."""
     body = _dict(body, "body")
     if body.get("object") != "whatsapp_business_account":
         raise WebhookParseError(f"body.object: expected 'whatsapp_business_account', got {body.get('object')!r}")
@@ -271,6 +275,7 @@ def parse_webhook(body: dict) -> ParsedWebhook:
     statuses: list[StatusEvent] = []
     errors: list[AccountError] = []
     ignored: list[str] = []
+    rejected: list[RejectedPart] = []
     for e, entry in enumerate(_list(body.get("entry"), "body.entry")):
         entry = _dict(entry, f"entry[{e}]")
         for c, change in enumerate(_list(entry.get("changes"), f"entry[{e}].changes")):
@@ -286,9 +291,16 @@ def parse_webhook(body: dict) -> ParsedWebhook:
                 raise WebhookParseError(f"{path}.value.metadata.phone_number_id: missing")
             contacts = [c for c in _list(value.get("contacts"), f"{path}.value.contacts") if isinstance(c, dict)]
             for m, msg in enumerate(_list(value.get("messages"), f"{path}.value.messages")):
-                messages.append(parse_message(msg, account, contacts, f"{path}.value.messages[{m}]"))
+                try:
+                    messages.append(parse_message(msg, account, contacts, f"{path}.value.messages[{m}]"))
+                except WebhookParseError as exc:
+                    rejected.append(RejectedPart(f"{path}.value.messages[{m}]", str(exc), msg))
             for s, status in enumerate(_list(value.get("statuses"), f"{path}.value.statuses")):
-                event = parse_status(status, account, f"{path}.value.statuses[{s}]")
+                try:
+                    event = parse_status(status, account, f"{path}.value.statuses[{s}]")
+                except WebhookParseError as exc:
+                    rejected.append(RejectedPart(f"{path}.value.statuses[{s}]", str(exc), status))
+                    continue
                 if event is None:
                     ignored.append(f"{path}.value.statuses[{s}]: status {status.get('status')!r}")
                 else:
@@ -297,5 +309,6 @@ def parse_webhook(body: dict) -> ParsedWebhook:
                 AccountError(account=account, error=err) for err in _errors(value.get("errors"), f"{path}.value.errors")
             )
     return ParsedWebhook(
-        messages=tuple(messages), statuses=tuple(statuses), errors=tuple(errors), ignored=tuple(ignored)
+        messages=tuple(messages), statuses=tuple(statuses), errors=tuple(errors), ignored=tuple(ignored),
+        rejected=tuple(rejected),
     )

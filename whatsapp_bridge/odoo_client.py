@@ -6,9 +6,12 @@
 Errors are split in two, because the workers act differently on them:
 
 * ``OdooPermanentError`` - Odoo refused *this payload* (``ValidationError``, ``UserError``,
-  ``AccessError``, ``MissingError``): retrying the same payload cannot help.
+  ``MissingError``): retrying the same payload cannot help.
 * ``OdooTransientError`` - Odoo is down, slow, restarting, overloaded, or a transaction lost
   a serialization race: the same payload must be retried later, unchanged.
+* ``OdooAuthError`` (transient) - the API key is refused (``AccessDenied``) or the bridge user
+  lacks the rights (``AccessError``): a configuration problem an operator must fix; every
+  payload would be refused alike, so the workers keep them, retry and raise an alert.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ log = logging.getLogger(__name__)
 PERMANENT_ERRORS = (
     "odoo.exceptions.ValidationError",
     "odoo.exceptions.UserError",
-    "odoo.exceptions.AccessError",
     "odoo.exceptions.MissingError",
 )
 _TRANSIENT_HINTS = ("psycopg2", "SerializationFailure", "could not serialize", "concurrent update", "deadlock")
@@ -59,6 +61,14 @@ class OdooTransientError(OdooError):
 
 class OdooAuthError(OdooTransientError):
     """Login/API key refused: an operator must fix WA_ODOO_LOGIN / WA_ODOO_API_KEY (retried, alerted)."""
+
+    action = "fix WA_ODOO_LOGIN / WA_ODOO_API_KEY"
+
+
+class OdooAccessError(OdooAuthError):
+    """Logged in, but the bridge user may not call the API (``AccessError``): fix its rights (retried, alerted)."""
+
+    action = "fix the bridge user's rights (the WhatsApp Bridge group) / WA_ODOO_LOGIN"
 
 
 class ContractMismatch(RuntimeError):
@@ -114,6 +124,9 @@ class OdooClient:
         debug = str(info.get("debug") or "")
         if name == "odoo.exceptions.AccessDenied":
             return OdooAuthError(f"Odoo refused the API key: {message}", name=name, method=what)
+        if name == "odoo.exceptions.AccessError":
+            return OdooAccessError(f"Odoo refused the bridge user's rights on {what}: {message}",
+                                   name=name, method=what)
         if name in PERMANENT_ERRORS:
             return OdooPermanentError(message, name=name, method=what)
         if any(h in name or h in message or h in debug for h in _TRANSIENT_HINTS):
@@ -160,6 +173,8 @@ class OdooClient:
                     ],
                     method,
                 )
+            except OdooAccessError:
+                raise  # logged in fine: logging in again cannot give rights
             except OdooAuthError:
                 if attempt == 2:
                     raise

@@ -9,7 +9,8 @@
   wait too.  Different recipients are sent concurrently, all under one token bucket
   (``WA_RATE_PER_SECOND``).
 * Errors (see ``providers.base.ErrorClass``): RETRY keeps the job pending and retries it after
-  a per-recipient backoff, at most ``WA_SEND_MAX_ATTEMPTS`` times, then reports it failed;
+  a per-recipient backoff (after the number's throughput limit, 130429, the token bucket pauses
+  all sending instead), at most ``WA_SEND_MAX_ATTEMPTS`` times, then reports it failed;
   FAIL reports it failed with the readable reason; PAUSE stops all sending, keeps every job
   pending, writes the alert to ``<prefix>wa:alert:outbound`` (shown by ``/health``) and probes
   again every ``WA_PAUSE_PROBE_SECONDS``.
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 
 SENT_TTL = 30 * 24 * 3600
 ALERT_KEY = "wa:alert:outbound"  # = streams.alert_key(prefix, "outbound")
+THROUGHPUT_LIMIT = 130429  # Cloud API: the number's messages per second were exceeded
+THROTTLE_PAUSE_SECONDS = 1.0  # all sending pauses this long after a 130429 without Retry-After
 
 
 class Stopped(Exception):
@@ -112,18 +115,31 @@ class OutboundWorker:
             self._probe_at = 0.0
 
     def run(self) -> None:
-        self.setup()
         log.info(
             "outbound worker started",
             extra={"fields": {"consumer": self.consumer, "stream": self.streams.name(contract.STREAM_OUT)}},
         )
-        try:
-            while not self.stop.is_set():
+        ready = False
+        delay = min(0.5, self.config.backoff_max_seconds)
+        while not self.stop.is_set():
+            try:
+                if not ready:  # (again) after a Redis outage: a restarted Redis may have lost the group
+                    self.setup()
+                    ready = True
                 if time.monotonic() - self._last_claim > self.config.claim_idle_ms / 1000 / 2:
                     self._claim_idle()
                 self.run_once()
-        except Stopped:
-            pass
+                delay = min(0.5, self.config.backoff_max_seconds)
+            except Stopped:
+                break
+            except redis.exceptions.RedisError as exc:
+                # nothing is acked before its result is reported: the jobs stay pending, retrying is safe
+                ready = False
+                log.error("Redis unavailable, outbound worker retrying", extra={"fields": {
+                    "consumer": self.consumer, "error": str(exc), "retry_in": round(delay, 2)}})
+                if self.stop.wait(delay):
+                    break
+                delay = min(delay * 2, self.config.backoff_max_seconds)
         log.info("outbound worker stopped", extra={"fields": {"consumer": self.consumer}})
 
     def _claim_idle(self) -> None:
@@ -313,10 +329,14 @@ class OutboundWorker:
             final = ProviderError(ErrorClass.FAIL, f"gave up after {attempts} attempts: {exc.message}",
                                   code=exc.code, title=exc.title)
             return self._fail(job, report, fail_key, final)
-        delay = self.backoff.penalize(recipient, exc.retry_after)
+        number_wide = exc.code == THROUGHPUT_LIMIT
+        if number_wide:  # the number's messages per second: every recipient waits, not only this one
+            delay = self.bucket.pause_for(exc.retry_after or THROTTLE_PAUSE_SECONDS)
+        else:
+            delay = self.backoff.penalize(recipient, exc.retry_after)
         log.warning("send failed, will retry", extra={"fields": {
             "message_id": job.message_id, "code": exc.code, "attempt": attempts, "retry_in": round(delay, 2),
-            "error": exc.message, "pair_rate": exc.recipient_backoff}})
+            "error": exc.message, "pair_rate": exc.recipient_backoff, "number_throttled": number_wide}})
         return _WAIT
 
     def _fail(self, job: _Job, report: OutboundReport, fail_key: str, exc: ProviderError) -> dict:
@@ -378,7 +398,7 @@ class OutboundWorker:
                 log.warning("Odoo unavailable, send results kept", extra={"fields": {
                     "count": len(pending), "retry_in": round(delay, 2), "error": str(exc)}})
                 if isinstance(exc, OdooAuthError):
-                    self.streams.set_alert("odoo", str(exc), action="fix WA_ODOO_LOGIN / WA_ODOO_API_KEY")
+                    self.streams.set_alert("odoo", str(exc), action=exc.action)
                     self._odoo_alert = True
                 if self.stop.wait(delay):
                     return acked  # not acked: re-reported (not re-sent) after restart

@@ -12,7 +12,11 @@ from collections.abc import Callable
 
 
 class TokenBucket:
-    """At most ``rate`` acquisitions per second on average, bursts up to ``capacity``."""
+    """At most ``rate`` acquisitions per second on average, bursts up to ``capacity``.
+
+    ``pause_for(seconds)`` stops every acquisition for a while (the number's throughput limit,
+    Cloud API 130429, was hit); afterwards the bucket starts empty, so sending resumes at ``rate``.
+    """
 
     def __init__(
         self,
@@ -29,6 +33,7 @@ class TokenBucket:
         self._sleep = sleep
         self._tokens = self.capacity
         self._last = clock()
+        self._paused_until = 0.0
         self._lock = threading.Lock()
 
     def _refill(self) -> None:
@@ -39,6 +44,9 @@ class TokenBucket:
     def try_acquire(self) -> float:
         """Take a token if one is there (returns 0.0), else return the seconds to wait."""
         with self._lock:
+            now = self._clock()
+            if now < self._paused_until:
+                return self._paused_until - now
             self._refill()
             if self._tokens >= 1.0 - 1e-9:  # tolerance: float rounding must not spin on a 1e-15 s wait
                 self._tokens = max(0.0, self._tokens - 1.0)
@@ -53,7 +61,21 @@ class TokenBucket:
                 return True
             if stop is not None and stop.is_set():
                 return False
-            self._sleep(wait)
+            self._sleep(min(wait, 0.5) if stop is not None else wait)  # a long pause still sees ``stop``
+
+    def pause_for(self, seconds: float) -> float:
+        """No token for ``seconds`` (extends a running pause, never shortens it); returns the pause left."""
+        with self._lock:
+            until = max(self._paused_until, self._clock() + max(0.0, seconds))
+            self._paused_until = until
+            self._tokens = 0.0
+            self._last = until  # no tokens accumulate during the pause: no burst right after it
+            return until - self._clock()
+
+    def paused_for(self) -> float:
+        """Seconds left in a pause (0.0 when not paused)."""
+        with self._lock:
+            return max(0.0, self._paused_until - self._clock())
 
 
 class RecipientBackoff:

@@ -6,8 +6,8 @@
   uvicorn on a random local port.
 * Odoo: ``OdooDouble``, a TEST DOUBLE of the addon's JSON-RPC API (a small starlette app on a
   random port).  It validates every payload with the real contract, records the calls, and
-  can be told to be down, to fail with serialization errors, to refuse items or to answer
-  ``unknown`` for statuses.  The real-Odoo end-to-end tests live elsewhere.
+  can be told to be down, to fail with serialization errors, to refuse items or the bridge
+  user (``AccessError``), or to answer ``unknown`` for statuses.  The real-Odoo end-to-end tests live elsewhere.
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ class OdooDouble:
         self.serialization_failures = 0  # next N execute_kw calls fail like a concurrent update
         self.refuse_wamids: set[str] = set()  # ingest_messages: ValidationError naming that item
         self.unknown_wamids: set[str] = set()  # ingest_statuses: result "unknown"
+        self.access_error = False  # execute_kw: AccessError, like a bridge user that lost its group
         self.attachments: dict[int, dict] = {}
         self.version = contract.CONTRACT_VERSION
         self.authentications = 0
@@ -151,6 +152,10 @@ class OdooDouble:
             raise _RpcError("builtins.KeyError", model)
         with self.lock:
             self.calls.append((api_method, call_args[0] if call_args else None))
+            if self.access_error:
+                raise _RpcError("odoo.exceptions.AccessError",
+                                "You are not allowed to access 'WhatsApp API' (whatsapp.api) records. "
+                                "This operation is allowed for the following groups: - WhatsApp Bridge")
             if self.serialization_failures:
                 self.serialization_failures -= 1
                 raise _RpcError("psycopg2.errors.SerializationFailure",

@@ -376,3 +376,46 @@ def test_media_too_large_for_odoo_is_dead_lettered_by_name_and_the_rest_delivere
     letters = dead(rds, prefix)
     assert len(letters) == 1 and pending(rds, prefix) == 0
     assert "too large" in letters[0]["reason"] and "HTTP 413" in letters[0]["reason"]
+
+
+def test_bridge_user_without_rights_keeps_everything_and_alerts_until_fixed(config, odoo, rds, prefix):
+    odoo.access_error = True  # an admin removed the bridge user from its group
+    push(rds, prefix, text_body("wamid.AE1", "sem direitos", 1732240000))
+    push(rds, prefix, load_sample("status_read"))
+    stop = threading.Event()
+    worker = make_worker(config, stop)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        alert = json.loads(wait_until(lambda: rds.get(f"{prefix}wa:alert:odoo")))
+        assert "rights" in alert["action"] and "WA_ODOO_LOGIN" in alert["action"]
+        assert "AccessError" in alert["reason"] or "not allowed" in alert["reason"]
+        wait_until(lambda: odoo.attempts("ingest_messages") >= 3)  # retried, not given up
+        assert dead(rds, prefix) == [] and texts(odoo) == []
+        assert pending(rds, prefix) == 2
+        odoo.access_error = False  # the rights are restored
+        wait_until(lambda: texts(odoo) == ["sem direitos"])
+        wait_until(lambda: [s["status"] for s in odoo.items("ingest_statuses")] == ["read"])
+        wait_until(lambda: pending(rds, prefix) == 0)
+        wait_until(lambda: rds.get(f"{prefix}wa:alert:odoo") is None)
+        assert dead(rds, prefix) == []
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def test_one_unreadable_message_of_a_batched_body_is_dead_lettered_alone(worker, odoo, rds, prefix):
+    body = load_sample("batched")
+    bad = {"from": CUSTOMER, "id": "wamid.BADREACTION", "timestamp": "1732239999", "type": "reaction",
+           "reaction": {"emoji": "\U0001f44d"}}  # no message_id: the parser cannot tell what was reacted to
+    body["entry"][0]["changes"][0]["value"]["messages"].insert(0, bad)
+    entry_id = push(rds, prefix, body)
+    worker.run_once(block_ms=200)
+    assert texts(odoo) == ["primeira", "segunda"]  # the rest of the body: same change, other change, other entry
+    assert [s["status"] for s in odoo.items("ingest_statuses")] == ["delivered"]
+    (letter,) = dead(rds, prefix)
+    assert letter["entry_id"] == entry_id
+    assert "entry[0].changes[0].value.messages[0].reaction.message_id" in letter["reason"]
+    assert letter["item"]["id"] == "wamid.BADREACTION"
+    assert json.loads(letter["payload"]) == body  # the original webhook body
+    assert pending(rds, prefix) == 0

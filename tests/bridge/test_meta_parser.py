@@ -161,10 +161,24 @@ def test_account_level_errors():
 @pytest.mark.parametrize(
     "body",
     [[], {"object": "page", "entry": []},
-     {"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "messages", "value": {}}]}]},
-     {"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "messages", "value": {
-         "metadata": {"phone_number_id": "1"}, "messages": [{"id": "w", "timestamp": "1", "type": "text"}]}}]}]}],
+     {"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "messages", "value": {}}]}]}],
 )
 def test_unreadable_bodies_are_refused_with_the_path(body):
     with pytest.raises(WebhookParseError):
         parse_webhook(body)
+
+
+def test_unreadable_message_or_status_is_rejected_alone_with_the_path():
+    body = load_sample("batched")
+    value = body["entry"][0]["changes"][0]["value"]
+    bad = {"from": "5511987654321", "id": "w", "timestamp": "soon", "type": "text"}
+    value["messages"].insert(0, bad)
+    body["entry"][0]["changes"][1]["value"]["statuses"].append({"status": "read", "timestamp": "1"})  # no id
+    parsed = parse_webhook(body)
+    assert [m.text for m in parsed.messages] == ["primeira", "segunda"]
+    assert [s.status for s in parsed.statuses] == ["delivered"]
+    assert [(r.path, r.raw) for r in parsed.rejected] == [
+        ("entry[0].changes[0].value.messages[0]", bad),
+        ("entry[0].changes[1].value.statuses[1]", {"status": "read", "timestamp": "1"}),
+    ]
+    assert ".timestamp" in parsed.rejected[0].reason and ".id" in parsed.rejected[1].reason

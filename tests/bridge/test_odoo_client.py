@@ -86,3 +86,13 @@ def test_samples_statuses_reach_odoo(make_config, odoo):
     statuses = [s.to_contract() for s in parse_webhook(load_sample("status_failed")).statuses]
     OdooClient(make_config()).ingest_statuses(statuses)
     assert odoo.items("ingest_statuses")[0]["error"]["code"] == 131047
+
+
+def test_access_error_is_a_configuration_problem_not_a_bad_payload(make_config, odoo):
+    odoo.access_error = True
+    client = OdooClient(make_config())
+    with pytest.raises(OdooAuthError, match="rights") as info:
+        client.ingest_messages([inbound()])
+    assert isinstance(info.value, OdooTransientError) and not isinstance(info.value, OdooPermanentError)
+    assert "WA_ODOO_LOGIN" in info.value.action
+    assert odoo.authentications == 1  # logging in again cannot give rights

@@ -12,7 +12,7 @@ import redis
 
 from whatsapp_bridge import contract
 from whatsapp_bridge.odoo_client import OdooClient
-from whatsapp_bridge.outbound import ALERT_KEY, OutboundWorker
+from whatsapp_bridge.outbound import ALERT_KEY, THROTTLE_PAUSE_SECONDS, OutboundWorker
 from whatsapp_bridge.providers.cloud_api import CloudApiProvider
 from whatsapp_bridge.ratelimit import RecipientBackoff
 from whatsapp_bridge.simulator import DEMO_PHONE_NUMBER_ID
@@ -270,6 +270,26 @@ def test_throttling_retries_then_sends(config, sim, odoo, rds, prefix):
         worker.run_once(block_ms=100)
     assert results(odoo)[0]["state"] == "sent"
     assert len(sent(sim)) == 1
+
+
+def test_number_throughput_limit_makes_every_recipient_wait(config, sim, odoo, rds, prefix):
+    sim.faults.update({"throttle_next": 1})  # 130429: the number's messages per second were exceeded
+    push(rds, prefix, job(52, "primeiro", to=CUSTOMER))
+    push(rds, prefix, job(53, "segundo", to=OTHER))
+    worker = OutboundWorker(config, redis.Redis.from_url(REDIS_URL), OdooClient(config), CloudApiProvider(config),
+                            backoff=RecipientBackoff(base=0.1, cap=0.5), concurrency=1)  # CUSTOMER, then OTHER
+    worker.setup()
+    start = time.monotonic()
+    worker.run_once(block_ms=200)
+    elapsed = time.monotonic() - start
+    assert sim.stats.rejected_by_code == {"130429": 1}
+    assert [m.content["text"]["body"] for m in sent(sim, OTHER)] == ["segundo"]
+    assert elapsed >= THROTTLE_PAUSE_SECONDS * 0.9, "the other recipient waited for the number's pause too"
+    deadline = time.monotonic() + 5
+    while pending(rds, prefix) and time.monotonic() < deadline:
+        worker.run_once(block_ms=100)
+    assert [m.content["text"]["body"] for m in sent(sim, CUSTOMER)] == ["primeiro"]
+    assert sorted((r["message_id"], r["state"]) for r in results(odoo)) == [(52, "sent"), (53, "sent")]
 
 
 def test_invalid_job_is_dead_lettered_with_the_field(config, sim, odoo, rds, prefix):

@@ -7,11 +7,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
 import pytest
 
+from whatsapp_bridge import cli
 from whatsapp_bridge.simulator import SimConfig
 
 from .helpers import closed_port_url, env_for, free_port, wait_until
@@ -28,10 +30,10 @@ def sim_config():
                      delivery_interval=0.02)
 
 
-def run_bridge(command, env, **kwargs):
+def run_bridge(command, env, *args, **kwargs):
     full = {k: v for k, v in os.environ.items() if not k.startswith("WA_")}
     full.update(env)
-    return subprocess.Popen([sys.executable, "-m", "whatsapp_bridge", command, "--env-file", "/nonexistent"],
+    return subprocess.Popen([sys.executable, "-m", "whatsapp_bridge", command, "--env-file", "/nonexistent", *args],
                             env=full, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
@@ -101,9 +103,38 @@ def test_missing_configuration_exits_2_naming_the_variables():
     assert "WA_ODOO_URL" in err and "WA_ODOO_API_KEY" in err
 
 
-def test_workers_refuse_another_contract_version(prefix, rds, odoo, simulator):
+@pytest.mark.parametrize("command", ["inbound", "outbound", "all", "demo"])
+def test_workers_refuse_another_contract_version(command, prefix, rds, odoo, simulator):
     odoo.version = 99
-    proc = run_bridge("inbound", env_for(prefix, odoo.url, simulator.url))
+    env = env_for(prefix, odoo.url, simulator.url, WA_PORT=free_port())
+    args = []
+    if command == "demo":
+        del env["WA_ACCESS_TOKEN"]  # demo mode: its own simulator, on a free port
+        args = ["--port", str(free_port())]
+    proc = run_bridge(command, env, *args)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 3
+    assert proc.returncode == 3, err[-2000:]
     assert "contract version 99" in err
+
+
+class _CrashingWorker:
+    def run(self):
+        raise RuntimeError("a bug in the worker")
+
+
+def test_a_crashed_worker_ends_inbound_with_a_non_zero_exit(monkeypatch, make_config):
+    monkeypatch.setattr(cli, "_install_signals", lambda stop: None)
+    monkeypatch.setattr(cli, "_workers", lambda config, stop, which: [_CrashingWorker()])
+    assert cli.run_workers(make_config(), ("inbound",)) == 1
+
+
+def test_a_crashed_worker_stops_all_with_a_non_zero_exit(monkeypatch, make_config):
+    """``all``: the web part must not keep answering 200 while a worker is dead."""
+    monkeypatch.setattr(cli.signal, "signal", lambda *args: None)  # run_web runs in a thread here
+    monkeypatch.setattr(cli, "_workers", lambda config, stop, which: [_CrashingWorker()])
+    config = make_config(WA_PORT=free_port())
+    codes = []
+    thread = threading.Thread(target=lambda: codes.append(cli.run_web(config, ("inbound", "outbound"))), daemon=True)
+    thread.start()
+    thread.join(15)
+    assert codes == [1]

@@ -83,3 +83,17 @@ def test_recipient_backoff_is_per_recipient_and_exponential():
     backoff.clear("5511")
     assert backoff.penalize("5511") == 1.0  # strikes reset after a success
     assert backoff.penalize("5533", retry_after=30) == 30
+
+
+def test_token_bucket_pause_holds_every_acquisition_then_resumes_at_the_rate():
+    clock = FakeClock()
+    bucket = TokenBucket(rate=10, capacity=5, clock=clock, sleep=clock.sleep)
+    start = clock.now
+    bucket.pause_for(2.0)
+    assert bucket.paused_for() == 2.0
+    bucket.pause_for(0.5)  # a shorter pause does not cut a running one
+    bucket.acquire()
+    assert clock.now - start >= 2.0
+    for _ in range(10):  # no burst saved up during the pause: 10 more at 10/s take about a second
+        bucket.acquire()
+    assert 2.9 <= clock.now - start <= 3.2
