@@ -315,12 +315,26 @@ class InboundWorker:
         ready = []
         for item, msg in items:
             if msg.wamid in failures:
-                self._dead_item(item, msg.to_contract({"data": ""}), f"media download failed: {failures[msg.wamid]}")
-                report.dead += 1
+                # the file is gone for good (expired or unknown media id): the message still reaches
+                # the attendant, saying what the customer sent and why it cannot be shown
+                item.payload = self._media_unavailable(msg, failures[msg.wamid])
+                log.warning("media unavailable, message delivered without it", extra={"fields": {
+                    "wamid": msg.wamid, "type": msg.type, "error": str(failures[msg.wamid])}})
+                ready.append(item)
                 continue
             item.payload = msg.to_contract(self._media_cache.get(msg.wamid))
             ready.append(item)
         return ready
+
+    @staticmethod
+    def _media_unavailable(msg: InboundMessage, error: ProviderError) -> dict:
+        payload = msg.to_contract({"data": ""})
+        caption = (payload.pop("media", None) or {}).get("caption") or ""
+        payload.update(type="unsupported", text=caption, errors=[{
+            "code": error.code or 0, "title": "Media unavailable",
+            "message": f"The customer's {msg.type} could not be downloaded from WhatsApp: {error.message}",
+        }])
+        return payload
 
     def _fetch_media(self, msg: InboundMessage):
         try:

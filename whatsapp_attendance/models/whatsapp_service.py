@@ -498,7 +498,7 @@ def render_inbound_body(env, item):
     if mtype == 'interactive':
         return escape(item['interactive'].get('title') or item['interactive']['id'])
     if mtype == 'unsupported':
-        note = env._("The customer sent a message type WhatsApp does not let us show.")
+        note = env._("The customer sent something WhatsApp does not let us show here.")
         reasons = [e.get('message') or e.get('title') for e in item.get('errors') or []]
         if any(reasons):
             note = f"{note} ({'; '.join(r for r in reasons if r)})"
