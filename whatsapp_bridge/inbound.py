@@ -47,7 +47,13 @@ from whatsapp_bridge import contract
 from whatsapp_bridge.config import BridgeConfig
 from whatsapp_bridge.events import InboundMessage
 from whatsapp_bridge.meta_parser import WebhookParseError, parse_webhook
-from whatsapp_bridge.odoo_client import OdooAuthError, OdooClient, OdooPermanentError, OdooTransientError
+from whatsapp_bridge.odoo_client import (
+    OdooAuthError,
+    OdooClient,
+    OdooPermanentError,
+    OdooServerError,
+    OdooTransientError,
+)
 from whatsapp_bridge.providers.base import ErrorClass, Provider, ProviderError
 from whatsapp_bridge.streams import GROUP_IN, Entry, Streams
 
@@ -55,6 +61,7 @@ log = logging.getLogger(__name__)
 
 DEDUP_TTL = 3 * 24 * 3600
 RETRY_STATUSES_KEY = "wa:retry:statuses"
+SERVER_ERROR_ALERT_ATTEMPTS = 5  # the same batch failing this often with a server error raises an alert
 
 
 class Stopped(Exception):
@@ -457,6 +464,14 @@ class InboundWorker:
                     "method": method, "attempt": attempt, "retry_in": round(delay, 2), "error": str(exc)}})
                 if isinstance(exc, OdooAuthError):
                     self.streams.set_alert("odoo", str(exc), action=exc.action)
+                    self._odoo_alert = True
+                elif isinstance(exc, OdooServerError) and attempt >= SERVER_ERROR_ALERT_ATTEMPTS:
+                    # nothing is dropped on a guess (the same error could hit every message while
+                    # Odoo is broken): the batch waits, and an operator is told where to look
+                    self.streams.set_alert(
+                        "odoo", f"Odoo fails on every attempt of this {method} batch: {exc}",
+                        action="read Odoo's log for this error; if one message causes it, fix the addon or "
+                               "move that entry to wa:dead; the batch is retried meanwhile")
                     self._odoo_alert = True
                 if self.stop.wait(delay):
                     raise Stopped() from exc

@@ -59,6 +59,11 @@ class OdooTransientError(OdooError):
     """Odoo could not process the call now; retry the same payload later."""
 
 
+class OdooServerError(OdooTransientError):
+    """Odoo answered with an unexpected server error (a bug, a registry reload...): retried; when it
+    persists on one batch the worker raises an alert, since one message may be what breaks it."""
+
+
 class OdooAuthError(OdooTransientError):
     """Login/API key refused: an operator must fix WA_ODOO_LOGIN / WA_ODOO_API_KEY (retried, alerted)."""
 
@@ -132,7 +137,7 @@ class OdooClient:
         if any(h in name or h in message or h in debug for h in _TRANSIENT_HINTS):
             return OdooTransientError(f"{name}: {message}", name=name, method=what)
         # anything else (KeyError in the addon, registry reloading...) is a server problem: retry
-        return OdooTransientError(f"{name or 'error'}: {message}", name=name, method=what)
+        return OdooServerError(f"{name or 'error'}: {message}", name=name, method=what)
 
     # -- API -------------------------------------------------------------------------------
     def authenticate(self) -> int:

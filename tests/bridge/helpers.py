@@ -100,6 +100,7 @@ class OdooDouble:
         self.accepted: dict[str, list] = {}  # method -> payload items Odoo "wrote"
         self.down = False  # HTTP 503 for everything
         self.serialization_failures = 0  # next N execute_kw calls fail like a concurrent update
+        self.server_error: str | None = None  # every call fails with this unexpected server error (a bug)
         self.refuse_wamids: set[str] = set()  # ingest_messages: ValidationError naming that item
         self.unknown_wamids: set[str] = set()  # ingest_statuses: result "unknown"
         self.access_error = False  # execute_kw: AccessError, like a bridge user that lost its group
@@ -156,6 +157,8 @@ class OdooDouble:
                 raise _RpcError("odoo.exceptions.AccessError",
                                 "You are not allowed to access 'WhatsApp API' (whatsapp.api) records. "
                                 "This operation is allowed for the following groups: - WhatsApp Bridge")
+            if self.server_error:
+                raise _RpcError("builtins.KeyError", self.server_error)
             if self.serialization_failures:
                 self.serialization_failures -= 1
                 raise _RpcError("psycopg2.errors.SerializationFailure",

@@ -422,3 +422,21 @@ def test_one_unreadable_message_of_a_batched_body_is_dead_lettered_alone(worker,
     assert letter["item"]["id"] == "wamid.BADREACTION"
     assert json.loads(letter["payload"]) == body  # the original webhook body
     assert pending(rds, prefix) == 0
+
+
+def test_a_persistent_odoo_server_error_keeps_the_batch_and_alerts_an_operator(make_config, odoo, rds, prefix):
+    odoo.server_error = "'partner_id'"  # a bug in Odoo hit by this batch, on every attempt
+    stop = threading.Event()
+    worker = make_worker(make_config(WA_BACKOFF_MAX_SECONDS="0.05"), stop)
+    worker.setup()
+    push(rds, prefix, text_body("wamid.S1", "hello", 1732240000))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    alert = json.loads(wait_until(lambda: rds.get(f"{prefix}wa:alert:odoo")))
+    assert "KeyError" in alert["reason"] and "Odoo's log" in alert["action"]
+    assert dead(rds, prefix) == [] and pending(rds, prefix) == 1, "nothing dropped on a guess"
+    odoo.server_error = None  # fixed
+    wait_until(lambda: texts(odoo) == ["hello"])
+    wait_until(lambda: rds.get(f"{prefix}wa:alert:odoo") is None)
+    stop.set()
+    thread.join(5)
