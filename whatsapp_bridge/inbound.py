@@ -56,16 +56,13 @@ from whatsapp_bridge.odoo_client import (
 )
 from whatsapp_bridge.providers.base import ErrorClass, Provider, ProviderError
 from whatsapp_bridge.streams import GROUP_IN, Entry, Streams
+from whatsapp_bridge.worker_loop import Stopped, run_until_stopped
 
 log = logging.getLogger(__name__)
 
 DEDUP_TTL = 3 * 24 * 3600
 RETRY_STATUSES_KEY = "wa:retry:statuses"
 SERVER_ERROR_ALERT_ATTEMPTS = 5  # the same batch failing this often with a server error raises an alert
-
-
-class Stopped(Exception):
-    """The worker was asked to stop while waiting; the batch stays pending."""
 
 
 @dataclass
@@ -154,29 +151,19 @@ class InboundWorker:
             "inbound worker started",
             extra={"fields": {"consumer": self.consumer, "stream": self.streams.name(contract.STREAM_IN)}},
         )
-        recovered = False
-        delay = min(0.5, self.config.backoff_max_seconds)
-        while not self.stop.is_set():
-            try:
-                if not recovered:  # at start and after a Redis outage: the batch in flight is pending, ours
-                    self.setup()
-                    self.recover()
-                    recovered = True
-                self.run_once()
-                if time.monotonic() - self._last_claim > self.config.claim_idle_ms / 1000 / 2:
-                    self.claim_idle()
-                delay = min(0.5, self.config.backoff_max_seconds)
-            except Stopped:
-                break
-            except redis.exceptions.RedisError as exc:
-                # nothing is acked before it is done: re-reading the pending entries is safe
-                recovered = False
-                log.error("Redis unavailable, inbound worker retrying", extra={"fields": {
-                    "consumer": self.consumer, "error": str(exc), "retry_in": round(delay, 2)}})
-                if self.stop.wait(delay):
-                    break
-                delay = min(delay * 2, self.config.backoff_max_seconds)
+        run_until_stopped(self.stop, self._prepare, self._step, self.config.backoff_max_seconds,
+                          "inbound", self.consumer)
         log.info("inbound worker stopped", extra={"fields": {"consumer": self.consumer}})
+
+    def _prepare(self) -> None:
+        """At start and after a Redis outage: the batch in flight is pending, ours, read it first."""
+        self.setup()
+        self.recover()
+
+    def _step(self) -> None:
+        self.run_once()
+        if time.monotonic() - self._last_claim > self.config.claim_idle_ms / 1000 / 2:
+            self.claim_idle()
 
     def run_once(self, block_ms: int = 1000) -> BatchReport | None:
         """Read one batch (waiting up to ``block_ms`` for the first entry) and process it."""

@@ -36,6 +36,7 @@ from whatsapp_bridge.odoo_client import OdooAuthError, OdooClient, OdooPermanent
 from whatsapp_bridge.providers.base import Button, ErrorClass, Provider, ProviderError, Recipient
 from whatsapp_bridge.ratelimit import RecipientBackoff, TokenBucket
 from whatsapp_bridge.streams import GROUP_OUT, Entry, Streams
+from whatsapp_bridge.worker_loop import run_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,6 @@ SENT_TTL = 30 * 24 * 3600
 ALERT_KEY = "wa:alert:outbound"  # = streams.alert_key(prefix, "outbound")
 THROUGHPUT_LIMIT = 130429  # Cloud API: the number's messages per second were exceeded
 THROTTLE_PAUSE_SECONDS = 1.0  # all sending pauses this long after a 130429 without Retry-After
-
-
-class Stopped(Exception):
-    pass
 
 
 @dataclass
@@ -119,28 +116,14 @@ class OutboundWorker:
             "outbound worker started",
             extra={"fields": {"consumer": self.consumer, "stream": self.streams.name(contract.STREAM_OUT)}},
         )
-        ready = False
-        delay = min(0.5, self.config.backoff_max_seconds)
-        while not self.stop.is_set():
-            try:
-                if not ready:  # (again) after a Redis outage: a restarted Redis may have lost the group
-                    self.setup()
-                    ready = True
-                if time.monotonic() - self._last_claim > self.config.claim_idle_ms / 1000 / 2:
-                    self._claim_idle()
-                self.run_once()
-                delay = min(0.5, self.config.backoff_max_seconds)
-            except Stopped:
-                break
-            except redis.exceptions.RedisError as exc:
-                # nothing is acked before its result is reported: the jobs stay pending, retrying is safe
-                ready = False
-                log.error("Redis unavailable, outbound worker retrying", extra={"fields": {
-                    "consumer": self.consumer, "error": str(exc), "retry_in": round(delay, 2)}})
-                if self.stop.wait(delay):
-                    break
-                delay = min(delay * 2, self.config.backoff_max_seconds)
+        run_until_stopped(self.stop, self.setup, self._step, self.config.backoff_max_seconds,
+                          "outbound", self.consumer)
         log.info("outbound worker stopped", extra={"fields": {"consumer": self.consumer}})
+
+    def _step(self) -> None:
+        if time.monotonic() - self._last_claim > self.config.claim_idle_ms / 1000 / 2:
+            self._claim_idle()
+        self.run_once()
 
     def _claim_idle(self) -> None:
         self._last_claim = time.monotonic()
