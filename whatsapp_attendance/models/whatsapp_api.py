@@ -47,8 +47,9 @@ class WhatsappApi(models.AbstractModel):
         by_key = {account.phone_number_id: account for account in accounts}
         for index, item in enumerate(items):
             if item['account'] not in by_key:
+                path = f"{name}[{index}].account"
                 raise ValidationError(self.env._("%(path)s: unknown WhatsApp account %(key)r",
-                                        path=f"{name}[{index}].account", key=item['account']))
+                                                 path=path, key=item['account']))
         return by_key
 
     # ------------------------------------------------------------------
@@ -71,8 +72,8 @@ class WhatsappApi(models.AbstractModel):
                 try:
                     base64.b64decode(item['media']['data'], validate=True)
                 except ValueError:
-                    raise ValidationError(self.env._("%(path)s: not valid base64",
-                                            path=f"messages[{index}].media.data")) from None
+                    path = f"messages[{index}].media.data"
+                    raise ValidationError(self.env._("%(path)s: not valid base64", path=path)) from None
         # Serialize with concurrent calls for the same customers (no duplicate contact or open
         # service), always in the same order so two calls cannot deadlock; then one query finds
         # the messages already stored (replays, or a concurrent call that just committed them).
@@ -182,16 +183,18 @@ class WhatsappApi(models.AbstractModel):
         known = {m.id: m for m in messages if m.direction == 'outbound'}
         for index, item in enumerate(results):
             if item['message_id'] not in known:
+                path = f"results[{index}].message_id"
                 raise ValidationError(self.env._("%(path)s: no outbound WhatsApp message with id %(id)s",
-                                        path=f"results[{index}].message_id", id=item['message_id']))
+                                                 path=path, id=item['message_id']))
             if item.get('wamid'):
                 other = this.env['whatsapp.message'].search([
                     ('account_id', '=', known[item['message_id']].account_id.id), ('wamid', '=', item['wamid']),
                     ('id', '!=', item['message_id'])], limit=1)
                 if other:
+                    path = f"results[{index}].wamid"
                     raise ValidationError(self.env._(
                         "%(path)s: WhatsApp message id %(wamid)s already belongs to message %(id)s",
-                        path=f"results[{index}].wamid", wamid=item['wamid'], id=other.id))
+                        path=path, wamid=item['wamid'], id=other.id))
         answer = []
         for item in results:
             message = known[item['message_id']]
