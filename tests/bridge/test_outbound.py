@@ -225,7 +225,8 @@ def test_per_recipient_order_is_kept(config, sim, odoo, rds, prefix):
 
 
 def test_expired_token_pauses_sending_keeps_jobs_and_alerts(make_config, sim, odoo, rds, prefix):
-    config = make_config(WA_PAUSE_PROBE_SECONDS="0.3")
+    # long enough that the checks below (a web server started for /health) finish inside it
+    config = make_config(WA_PAUSE_PROBE_SECONDS="2")
     sim.faults.update({"expired_token": True})
     push(rds, prefix, job(40, "um"))
     push(rds, prefix, job(41, "dois", to=OTHER))
@@ -241,7 +242,7 @@ def test_expired_token_pauses_sending_keeps_jobs_and_alerts(make_config, sim, od
     worker.run_once(block_ms=50)  # still paused: no probe before WA_PAUSE_PROBE_SECONDS
     assert sim.stats.rejected_by_code["190"] == refused  # no new call to Graph while paused
     sim.faults.update({"expired_token": False})  # the operator fixed the token
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 10
     while pending(rds, prefix) and time.monotonic() < deadline:
         worker.run_once(block_ms=100)
     assert sorted(r["message_id"] for r in results(odoo)) == [40, 41]
