@@ -48,21 +48,18 @@ from whatsapp_bridge.config import BridgeConfig
 from whatsapp_bridge.events import InboundMessage
 from whatsapp_bridge.meta_parser import WebhookParseError, parse_webhook
 from whatsapp_bridge.odoo_client import (
-    OdooAuthError,
     OdooClient,
     OdooPermanentError,
-    OdooServerError,
     OdooTransientError,
 )
 from whatsapp_bridge.providers.base import ErrorClass, Provider, ProviderError
 from whatsapp_bridge.streams import GROUP_IN, Entry, Streams
-from whatsapp_bridge.worker_loop import Stopped, run_until_stopped
+from whatsapp_bridge.worker_loop import OdooAlert, Stopped, run_until_stopped
 
 log = logging.getLogger(__name__)
 
 DEDUP_TTL = 3 * 24 * 3600
 RETRY_STATUSES_KEY = "wa:retry:statuses"
-SERVER_ERROR_ALERT_ATTEMPTS = 5  # the same batch failing this often with a server error raises an alert
 
 
 @dataclass
@@ -112,7 +109,7 @@ class InboundWorker:
         self.consumer = f"{config.consumer_name}-in"
         self._media_cache: dict[str, dict] = {}
         self._last_claim = 0.0
-        self._odoo_alert = False
+        self.odoo_alert = OdooAlert(self.streams)
         self._lane_pool = ThreadPoolExecutor(max_workers=config.inbound_lanes, thread_name_prefix="ingest-lane")
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -147,13 +144,8 @@ class InboundWorker:
         return handled
 
     def run(self) -> None:
-        log.info(
-            "inbound worker started",
-            extra={"fields": {"consumer": self.consumer, "stream": self.streams.name(contract.STREAM_IN)}},
-        )
         run_until_stopped(self.stop, self._prepare, self._step, self.config.backoff_max_seconds,
-                          "inbound", self.consumer)
-        log.info("inbound worker stopped", extra={"fields": {"consumer": self.consumer}})
+                          "inbound", self.consumer, self.streams.name(contract.STREAM_IN))
 
     def _prepare(self) -> None:
         """At start and after a Redis outage: the batch in flight is pending, ours, read it first."""
@@ -449,24 +441,12 @@ class InboundWorker:
             except OdooTransientError as exc:
                 log.warning("Odoo unavailable, retrying the same batch", extra={"fields": {
                     "method": method, "attempt": attempt, "retry_in": round(delay, 2), "error": str(exc)}})
-                if isinstance(exc, OdooAuthError):
-                    self.streams.set_alert("odoo", str(exc), action=exc.action)
-                    self._odoo_alert = True
-                elif isinstance(exc, OdooServerError) and attempt >= SERVER_ERROR_ALERT_ATTEMPTS:
-                    # nothing is dropped on a guess (the same error could hit every message while
-                    # Odoo is broken): the batch waits, and an operator is told where to look
-                    self.streams.set_alert(
-                        "odoo", f"Odoo fails on every attempt of this {method} batch: {exc}",
-                        action="read Odoo's log for this error; if one message causes it, fix the addon or "
-                               "move that entry to wa:dead; the batch is retried meanwhile")
-                    self._odoo_alert = True
+                self.odoo_alert.failed(exc, attempt, method)
                 if self.stop.wait(delay):
                     raise Stopped() from exc
                 delay = min(delay * 2, self.config.backoff_max_seconds)
                 continue
-            if self._odoo_alert:
-                self.streams.clear_alert("odoo")
-                self._odoo_alert = False
+            self.odoo_alert.succeeded()
             return result
 
     def _mark_seen(self, delivered: list[tuple[_Item, dict]]) -> None:

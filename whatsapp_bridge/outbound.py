@@ -32,11 +32,11 @@ import redis
 
 from whatsapp_bridge import audio, contract
 from whatsapp_bridge.config import BridgeConfig
-from whatsapp_bridge.odoo_client import OdooAuthError, OdooClient, OdooPermanentError, OdooTransientError
+from whatsapp_bridge.odoo_client import OdooClient, OdooPermanentError, OdooTransientError
 from whatsapp_bridge.providers.base import Button, ErrorClass, Provider, ProviderError, Recipient
 from whatsapp_bridge.ratelimit import RecipientBackoff, TokenBucket
 from whatsapp_bridge.streams import GROUP_OUT, Entry, Streams
-from whatsapp_bridge.worker_loop import run_until_stopped
+from whatsapp_bridge.worker_loop import OdooAlert, run_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class OutboundWorker:
         self.paused: dict | None = None
         self._probe_at = 0.0
         self._last_claim = 0.0
-        self._odoo_alert = False
+        self.odoo_alert = OdooAlert(self.streams)
 
     # -- lifecycle -------------------------------------------------------------------------
     def setup(self) -> None:
@@ -112,13 +112,8 @@ class OutboundWorker:
             self._probe_at = 0.0
 
     def run(self) -> None:
-        log.info(
-            "outbound worker started",
-            extra={"fields": {"consumer": self.consumer, "stream": self.streams.name(contract.STREAM_OUT)}},
-        )
         run_until_stopped(self.stop, self.setup, self._step, self.config.backoff_max_seconds,
-                          "outbound", self.consumer)
-        log.info("outbound worker stopped", extra={"fields": {"consumer": self.consumer}})
+                          "outbound", self.consumer, self.streams.name(contract.STREAM_OUT))
 
     def _step(self) -> None:
         if time.monotonic() - self._last_claim > self.config.claim_idle_ms / 1000 / 2:
@@ -374,15 +369,15 @@ class OutboundWorker:
         acked: list[str] = []
         pending = list(outcomes)
         delay = 0.5
+        attempt = 0
         while pending:
+            attempt += 1
             try:
                 self.odoo.report_send_results([r for _, r in pending])
             except OdooTransientError as exc:
                 log.warning("Odoo unavailable, send results kept", extra={"fields": {
                     "count": len(pending), "retry_in": round(delay, 2), "error": str(exc)}})
-                if isinstance(exc, OdooAuthError):
-                    self.streams.set_alert("odoo", str(exc), action=exc.action)
-                    self._odoo_alert = True
+                self.odoo_alert.failed(exc, attempt, "report_send_results")
                 if self.stop.wait(delay):
                     return acked  # not acked: re-reported (not re-sent) after restart
                 delay = min(delay * 2, self.config.backoff_max_seconds)
@@ -403,9 +398,7 @@ class OutboundWorker:
                 report.dead += 1
                 acked.append(job.entry.id)
                 continue
-            if self._odoo_alert:
-                self.streams.clear_alert("odoo")
-                self._odoo_alert = False
+            self.odoo_alert.succeeded()
             acked.extend(job.entry.id for job, _ in pending)
             report.results.extend(r for _, r in pending)
             pending = []

@@ -18,7 +18,7 @@ from whatsapp_bridge.ratelimit import RecipientBackoff
 from whatsapp_bridge.simulator import DEMO_PHONE_NUMBER_ID
 from whatsapp_bridge.streams import GROUP_OUT
 
-from .helpers import REDIS_URL, ROOT, audio_seconds, make_mp3
+from .helpers import REDIS_URL, ROOT, audio_seconds, make_mp3, wait_until
 from .test_webhook import serve
 
 CUSTOMER = "5511987654321"
@@ -344,3 +344,22 @@ def test_token_bucket_limits_the_send_rate(make_config, sim, odoo, rds, prefix):
     elapsed = time.monotonic() - start
     assert len(results(odoo)) == 24
     assert elapsed >= (24 - 2) / 20 * 0.95  # 2 tokens of burst, then 20 per second
+
+
+def test_a_persistent_odoo_server_error_on_send_results_alerts_and_sends_nothing_twice(make_config, sim, odoo,
+                                                                                        rds, prefix):
+    odoo.server_error = "'wamid'"  # a bug in Odoo hit on every report of this result
+    stop = threading.Event()
+    worker = make_worker(make_config(WA_BACKOFF_MAX_SECONDS="0.05"), stop=stop)
+    push(rds, prefix, job(60, "Olá de novo"))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    alert = json.loads(wait_until(lambda: rds.get(f"{prefix}wa:alert:odoo")))
+    assert "report_send_results" in alert["reason"] and "Odoo's log" in alert["action"]
+    assert len(sent(sim)) == 1 and pending(rds, prefix) == 1, "sent once, kept until Odoo has the result"
+    odoo.server_error = None  # fixed
+    wait_until(lambda: [r["message_id"] for r in results(odoo)] == [60])
+    wait_until(lambda: rds.get(f"{prefix}wa:alert:odoo") is None)
+    stop.set()
+    thread.join(5)
+    assert len(sent(sim)) == 1

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from contextlib import contextmanager
 
@@ -130,8 +131,6 @@ def test_oversized_body_is_refused(client, config, rds, prefix):
 def test_a_burst_beyond_the_redis_pool_is_queued_not_refused(config, rds, prefix):
     """More requests in flight than the pool has connections (64): each waits for a free
     connection instead of getting a spurious 503, and every event is stored once."""
-    import asyncio
-
     body = json.dumps(load_sample("text")).encode()
     headers = {"X-Hub-Signature-256": sign(config.app_secret, body)}
     server = ServerThread(create_app(config)).start()
