@@ -72,6 +72,9 @@ class BridgeConfig:
     status_unknown_retries: int = 5
     status_unknown_delay_seconds: float = 10.0
     send_max_attempts: int = 8
+    # an inbound batch Odoo fails on (server error) this many times in a row is split to find the
+    # message that breaks it; that message alone failing this often while Odoo answers otherwise is dead-lettered
+    poison_attempts: int = 3
     pause_probe_seconds: float = 300.0
     log_level: str = "INFO"
     demo: bool = False
@@ -216,6 +219,7 @@ def load_config(environ: Mapping[str, str] | None = None, env_file: str | Path |
         status_unknown_retries=number("WA_STATUS_UNKNOWN_RETRIES", 5, int, 0),
         status_unknown_delay_seconds=number("WA_STATUS_UNKNOWN_DELAY_SECONDS", 10.0, float, 0.0),
         send_max_attempts=number("WA_SEND_MAX_ATTEMPTS", 8, int, 1),
+        poison_attempts=number("WA_POISON_ATTEMPTS", 3, int, 1),
         pause_probe_seconds=number("WA_PAUSE_PROBE_SECONDS", 300.0, float, 0.1),
         log_level=log_level,
         demo=demo,

@@ -3,15 +3,25 @@
 ``POST {url}/jsonrpc`` with ``service "common" / "authenticate"`` once (-> uid), then
 ``service "object" / "execute_kw"`` with ``[db, uid, api_key, "whatsapp.api", method, [arg], {}]``.
 
-Errors are split in two, because the workers act differently on them:
+Errors are classified by what the workers must do with them, from the HTTP status and, for an
+error Odoo answers, from the error's *name* (the exception class Odoo reports), never from its
+message or traceback (a traceback of any bug mentions psycopg2: it runs under it):
 
 * ``OdooPermanentError`` - Odoo refused *this payload* (``ValidationError``, ``UserError``,
-  ``MissingError``): retrying the same payload cannot help.
-* ``OdooTransientError`` - Odoo is down, slow, restarting, overloaded, or a transaction lost
-  a serialization race: the same payload must be retried later, unchanged.
+  ``MissingError``; HTTP 4xx, 413): retrying the same payload cannot help.
+* ``OdooTransientError`` - Odoo is unreachable, restarting, overloaded (HTTP 5xx, 502/503/504),
+  lost a race (serialization failure, deadlock, lock not available) or its database connection
+  (``psycopg2.OperationalError``/``InterfaceError``...): the same payload must be retried later, unchanged.
+* ``OdooServerError`` (transient) - any other exception Odoo reports (a bug; a message that breaks
+  the addon, like a text holding NUL): retried; the inbound worker isolates a message that alone
+  keeps causing it (see ``inbound_delivery``).
 * ``OdooAuthError`` (transient) - the API key is refused (``AccessDenied``) or the bridge user
   lacks the rights (``AccessError``): a configuration problem an operator must fix; every
   payload would be refused alike, so the workers keep them, retry and raise an alert.
+
+``ingest_*``/``report_*`` check their payloads against the contract before sending.  A caller that
+has checked them itself, item by item (the inbound delivery does, to set a bad one aside), sends
+them with ``call`` so that a payload is checked once.
 """
 
 from __future__ import annotations
@@ -33,7 +43,21 @@ PERMANENT_ERRORS = (
     "odoo.exceptions.UserError",
     "odoo.exceptions.MissingError",
 )
-_TRANSIENT_HINTS = ("psycopg2", "SerializationFailure", "could not serialize", "concurrent update", "deadlock")
+# the errors Odoo reports (``data.name``: the exception's module and class) that a later attempt can pass
+TRANSIENT_ERRORS = (
+    # lost a race with a concurrent transaction (Odoo retries these itself a few times first)
+    "psycopg2.errors.SerializationFailure",
+    "psycopg2.errors.DeadlockDetected",
+    "psycopg2.errors.LockNotAvailable",
+    "psycopg2.extensions.TransactionRollbackError",
+    # the database connection: PostgreSQL down, restarting, full
+    "psycopg2.OperationalError",
+    "psycopg2.InterfaceError",
+    "psycopg2.errors.AdminShutdown",
+    "psycopg2.errors.CannotConnectNow",
+    "psycopg2.errors.TooManyConnections",
+    "psycopg2.pool.PoolError",
+)
 _ITEM_INDEX = re.compile(r"^\s*[A-Za-z_]+\[(\d+)\]")
 
 
@@ -61,7 +85,8 @@ class OdooTransientError(OdooError):
 
 class OdooServerError(OdooTransientError):
     """Odoo answered with an unexpected server error (a bug, a registry reload...): retried; when it
-    persists on one batch the worker raises an alert, since one message may be what breaks it."""
+    persists on one batch the worker raises an alert, and the inbound worker looks for the one
+    message that breaks it."""
 
 
 class OdooAuthError(OdooTransientError):
@@ -123,10 +148,11 @@ class OdooClient:
 
     @staticmethod
     def _classify(error: dict, what: str) -> OdooError:
-        info = error.get("data") or {}
+        """The exception for a JSON-RPC ``error``, by the name of the exception Odoo reports (only)."""
+        error = error if isinstance(error, dict) else {"message": str(error)}
+        info = error.get("data") if isinstance(error.get("data"), dict) else {}
         name = str(info.get("name") or "")
         message = str(info.get("message") or error.get("message") or "Odoo error")
-        debug = str(info.get("debug") or "")
         if name == "odoo.exceptions.AccessDenied":
             return OdooAuthError(f"Odoo refused the API key: {message}", name=name, method=what)
         if name == "odoo.exceptions.AccessError":
@@ -134,7 +160,7 @@ class OdooClient:
                                    name=name, method=what)
         if name in PERMANENT_ERRORS:
             return OdooPermanentError(message, name=name, method=what)
-        if any(h in name or h in message or h in debug for h in _TRANSIENT_HINTS):
+        if name in TRANSIENT_ERRORS:
             return OdooTransientError(f"{name}: {message}", name=name, method=what)
         # anything else (KeyError in the addon, registry reloading...) is a server problem: retry
         return OdooServerError(f"{name or 'error'}: {message}", name=name, method=what)

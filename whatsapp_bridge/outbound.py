@@ -1,7 +1,7 @@
 """Outbound worker: ``wa:out`` (jobs written by Odoo after commit) -> provider -> ``report_send_results`` -> XACK.
 
 * Idempotent on Odoo's message id: after a successful send the wamid is kept in
-  ``<prefix>wa:sent:<message_id>`` (30 days); a job pushed again (Odoo's cron re-pushes
+  ``<prefix>wa:sent:<message_id>`` (30 days, see ``keys``); a job pushed again (Odoo's cron re-pushes
   queued messages, a crash before the ack) is not sent twice, only its result is reported
   again.  A final failure is kept likewise in ``<prefix>wa:sendfail:<message_id>``.
 * Order per recipient: jobs of one recipient are sent one after the other, in stream order;
@@ -32,16 +32,17 @@ import redis
 
 from whatsapp_bridge import audio, contract
 from whatsapp_bridge.config import BridgeConfig
+from whatsapp_bridge.keys import SENT_TTL
 from whatsapp_bridge.odoo_client import OdooClient, OdooPermanentError, OdooTransientError
 from whatsapp_bridge.providers.base import Button, ErrorClass, Provider, ProviderError, Recipient
 from whatsapp_bridge.ratelimit import RecipientBackoff, TokenBucket
+from whatsapp_bridge.retry import Stopped, retry
 from whatsapp_bridge.streams import GROUP_OUT, Entry, Streams
 from whatsapp_bridge.worker_loop import OdooAlert, run_until_stopped
 
 log = logging.getLogger(__name__)
 
-SENT_TTL = 30 * 24 * 3600
-ALERT_KEY = "wa:alert:outbound"  # = streams.alert_key(prefix, "outbound")
+ALERT = "outbound"  # the alert (``keys.Keys.alert``) raised while sending is paused
 THROUGHPUT_LIMIT = 130429  # Cloud API: the number's messages per second were exceeded
 THROTTLE_PAUSE_SECONDS = 1.0  # all sending pauses this long after a 130429 without Retry-After
 
@@ -90,6 +91,7 @@ class OutboundWorker:
         self.config = config
         self.redis = redis_client
         self.streams = Streams(redis_client, config.stream_prefix)
+        self.keys = self.streams.keys
         self.odoo = odoo
         self.provider = provider
         self.stop = stop or threading.Event()
@@ -106,9 +108,9 @@ class OutboundWorker:
     # -- lifecycle -------------------------------------------------------------------------
     def setup(self) -> None:
         self.streams.ensure_group(contract.STREAM_OUT, GROUP_OUT)
-        alert = self.redis.get(self.config.key(ALERT_KEY))
+        alert = self.streams.alert(ALERT)
         if alert:  # paused by a previous run: probe at once (the operator may have fixed the token)
-            self.paused = json.loads(alert)
+            self.paused = alert
             self._probe_at = 0.0
 
     def run(self) -> None:
@@ -215,8 +217,8 @@ class OutboundWorker:
     def _handle(self, job: _Job, report: OutboundReport):
         """Send one job (or recall its earlier result).  Returns a SendResult dict or ``_WAIT``."""
         message_id = job.message_id
-        sent_key = self.config.key(f"wa:sent:{message_id}")
-        fail_key = self.config.key(f"wa:sendfail:{message_id}")
+        sent_key = self.keys.sent(message_id)
+        fail_key = self.keys.send_failure(message_id)
         wamid, failure = self.redis.mget([sent_key, fail_key])
         if wamid:
             report.resent_results += 1
@@ -247,7 +249,7 @@ class OutboundWorker:
         except ProviderError as exc:
             return self._on_error(job, report, fail_key, exc)
         self.redis.set(sent_key, wamid, ex=SENT_TTL)
-        self.redis.delete(self.config.key(f"wa:sendtry:{message_id}"))
+        self.redis.delete(self.keys.send_tries(message_id))
         self.backoff.clear(recipient.key)
         self._resume()
         report.sent += 1
@@ -299,7 +301,7 @@ class OutboundWorker:
             return _WAIT
         if exc.error_class is ErrorClass.FAIL:
             return self._fail(job, report, fail_key, exc)
-        tries_key = self.config.key(f"wa:sendtry:{job.message_id}")
+        tries_key = self.keys.send_tries(job.message_id)
         attempts = int(self.redis.incr(tries_key))
         self.redis.expire(tries_key, SENT_TTL)
         if attempts >= self.config.send_max_attempts:
@@ -333,12 +335,12 @@ class OutboundWorker:
 
     # -- pause / resume ----------------------------------------------------------------------
     def _pause(self, exc: ProviderError) -> None:
+        alert = self.streams.set_alert(ALERT, exc.message, code=exc.code, action=(
+            "sending paused: fix the WhatsApp account/token, the bridge retries by itself"))
         with self._pause_lock:
             first = self.paused is None
-            self.paused = {"reason": exc.message, "code": exc.code, "since": int(time.time()),
-                           "action": "sending paused: fix the WhatsApp account/token, the bridge retries by itself"}
+            self.paused = alert
             self._probe_at = time.monotonic() + self.config.pause_probe_seconds
-        self.redis.set(self.config.key(ALERT_KEY), json.dumps(self.paused))
         log.critical("ALERT: outbound sending paused", extra={"fields": {
             "code": exc.code, "reason": exc.message, "first": first,
             "probe_in_seconds": self.config.pause_probe_seconds}})
@@ -358,30 +360,22 @@ class OutboundWorker:
             return
         with self._pause_lock:
             self.paused = None
-        self.redis.delete(self.config.key(ALERT_KEY))
+        self.streams.clear_alert(ALERT)
         log.warning("outbound sending resumed")
 
     # -- reporting ---------------------------------------------------------------------------
     def _report(self, outcomes: list[tuple[_Job, dict]], report: OutboundReport) -> list[str]:
         """Report results to Odoo (retrying while it is down); returns the entry ids that may be acked."""
-        if not outcomes:
-            return []
         acked: list[str] = []
         pending = list(outcomes)
-        delay = 0.5
-        attempt = 0
         while pending:
-            attempt += 1
+            results = [r for _, r in pending]
             try:
-                self.odoo.report_send_results([r for _, r in pending])
-            except OdooTransientError as exc:
-                log.warning("Odoo unavailable, send results kept", extra={"fields": {
-                    "count": len(pending), "retry_in": round(delay, 2), "error": str(exc)}})
-                self.odoo_alert.failed(exc, attempt, "report_send_results")
-                if self.stop.wait(delay):
-                    return acked  # not acked: re-reported (not re-sent) after restart
-                delay = min(delay * 2, self.config.backoff_max_seconds)
-                continue
+                retry(lambda sent=results: self.odoo.report_send_results(sent), self.stop,
+                      self.config.backoff_max_seconds, retry_on=OdooTransientError,
+                      on_retry=self._report_failed(len(pending)))
+            except Stopped:
+                return acked  # not acked: re-reported (not re-sent) after restart
             except (OdooPermanentError, contract.ContractError) as exc:
                 index = getattr(exc, "item_index", None)
                 if index is None and isinstance(exc, contract.ContractError):
@@ -400,9 +394,16 @@ class OutboundWorker:
                 continue
             self.odoo_alert.succeeded()
             acked.extend(job.entry.id for job, _ in pending)
-            report.results.extend(r for _, r in pending)
+            report.results.extend(results)
             pending = []
         return acked
+
+    def _report_failed(self, count: int):
+        def on_retry(exc, attempt: int, delay: float) -> None:
+            log.warning("Odoo unavailable, send results kept", extra={"fields": {
+                "count": count, "retry_in": round(delay, 2), "error": str(exc)}})
+            self.odoo_alert.failed(exc, attempt, "report_send_results")
+        return on_retry
 
 
 class _OdooUnavailable(Exception):

@@ -14,16 +14,10 @@ from dataclasses import dataclass
 import redis
 
 from whatsapp_bridge import contract
+from whatsapp_bridge.keys import Keys
 
 GROUP_IN = "wa-bridge-inbound"
 GROUP_OUT = "wa-bridge-outbound"
-# operator alerts, shown by /health: <prefix>wa:alert:<name> holds a JSON {reason, code, since, action}
-ALERT_NAMES = ("outbound", "odoo")
-
-
-def alert_key(prefix: str, name: str) -> str:
-    return f"{prefix}wa:alert:{name}"
-
 
 @dataclass(frozen=True)
 class Entry:
@@ -52,13 +46,10 @@ class Streams:
 
     def __init__(self, client: redis.Redis, prefix: str = ""):
         self.redis = client
-        self.prefix = prefix
+        self.keys = Keys(prefix)
 
     def name(self, base: str) -> str:
-        return contract.stream_name(base, self.prefix)
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}{name}"
+        return self.keys.stream(base)
 
     # -- writing ---------------------------------------------------------------------------
     def add(self, base: str, payload: dict | str) -> str:
@@ -131,11 +122,15 @@ class Streams:
 
     def set_alert(self, name: str, reason: str, code=None, action: str = "") -> dict:
         info = {"reason": reason, "code": code, "since": int(time.time()), "action": action}
-        self.redis.set(alert_key(self.prefix, name), json.dumps(info))
+        self.redis.set(self.keys.alert(name), json.dumps(info))
         return info
 
+    def alert(self, name: str) -> dict | None:
+        raw = self.redis.get(self.keys.alert(name))
+        return json.loads(raw) if raw else None
+
     def clear_alert(self, name: str) -> bool:
-        return bool(self.redis.delete(alert_key(self.prefix, name)))
+        return bool(self.redis.delete(self.keys.alert(name)))
 
     def pending_count(self, base: str, group: str) -> int:
         try:

@@ -30,8 +30,8 @@ from starlette.routing import Route
 
 from whatsapp_bridge import contract
 from whatsapp_bridge.config import BridgeConfig
-from whatsapp_bridge.inbound import RETRY_STATUSES_KEY
-from whatsapp_bridge.streams import ALERT_NAMES, GROUP_IN, GROUP_OUT, alert_key
+from whatsapp_bridge.keys import ALERT_NAMES, Keys
+from whatsapp_bridge.streams import GROUP_IN, GROUP_OUT
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def create_app(
     redis_client: aioredis.Redis | None = None,
     http_client: httpx.AsyncClient | None = None,
 ) -> Starlette:
-    stream_in = contract.stream_name(contract.STREAM_IN, config.stream_prefix)
+    stream_in = Keys(config.stream_prefix).stream(contract.STREAM_IN)
     state: dict = {"redis": redis_client, "http": http_client}
     secret = config.app_secret
 
@@ -153,10 +153,11 @@ async def _redis_health(client: aioredis.Redis, config: BridgeConfig) -> dict:
         await client.ping()
     except (RedisError, OSError) as exc:
         return {"ok": False, "detail": f"unreachable: {exc}"}
+    keys = Keys(config.stream_prefix)
     streams = {}
     for base, group in ((contract.STREAM_IN, GROUP_IN), (contract.STREAM_OUT, GROUP_OUT),
                         (contract.STREAM_CONTROL, None), (contract.STREAM_DEAD, None)):
-        name = contract.stream_name(base, config.stream_prefix)
+        name = keys.stream(base)
         info = {"length": int(await client.xlen(name))}
         if group:
             try:
@@ -166,15 +167,15 @@ async def _redis_health(client: aioredis.Redis, config: BridgeConfig) -> dict:
         streams[name] = info
     alerts = []
     for name in ALERT_NAMES:
-        raw = await client.get(alert_key(config.stream_prefix, name))
+        raw = await client.get(keys.alert(name))
         if raw:
             try:
                 alerts.append(dict(json.loads(raw), source=name))
             except ValueError:
                 alerts.append({"source": name, "reason": raw.decode(errors="replace")})
-    streams["status_retries"] = int(await client.zcard(config.key(RETRY_STATUSES_KEY)))
+    streams["status_retries"] = int(await client.zcard(keys.retry_statuses))
     return {"ok": True, "detail": "ok", "streams": streams, "alerts": alerts,
-            "dead_letters": streams[contract.stream_name(contract.STREAM_DEAD, config.stream_prefix)]["length"]}
+            "dead_letters": streams[keys.stream(contract.STREAM_DEAD)]["length"]}
 
 
 async def _odoo_health(http: httpx.AsyncClient, config: BridgeConfig) -> dict:

@@ -11,7 +11,8 @@ import pytest
 import redis
 
 from whatsapp_bridge import contract
-from whatsapp_bridge.inbound import RETRY_STATUSES_KEY, InboundWorker
+from whatsapp_bridge.inbound import InboundWorker
+from whatsapp_bridge.keys import Keys
 from whatsapp_bridge.odoo_client import OdooClient
 from whatsapp_bridge.providers.cloud_api import CloudApiProvider
 from whatsapp_bridge.streams import GROUP_IN, Streams
@@ -279,7 +280,7 @@ def test_unknown_status_is_retried_then_dead_lettered(make_config, odoo, rds, pr
     assert len(tries) == 3  # first try + 2 retries
     (letter,) = dead(rds, prefix)
     assert "does not know" in letter["reason"]
-    assert rds.zcard(f"{prefix}{RETRY_STATUSES_KEY}") == 0
+    assert rds.zcard(Keys(prefix).retry_statuses) == 0
     assert pending(rds, prefix) == 0
 
 
@@ -297,7 +298,7 @@ def test_unknown_status_applies_once_odoo_knows_the_message(make_config, odoo, r
     worker.run_once(block_ms=50)
     assert [s["status"] for s in odoo.items("ingest_statuses")] == ["read"]
     assert dead(rds, prefix) == []
-    assert rds.zcard(f"{prefix}{RETRY_STATUSES_KEY}") == 0
+    assert rds.zcard(Keys(prefix).retry_statuses) == 0
 
 
 def test_restarted_worker_reprocesses_its_own_pending_entries(config, odoo, rds, prefix):

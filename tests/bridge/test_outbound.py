@@ -11,8 +11,9 @@ import pytest
 import redis
 
 from whatsapp_bridge import contract
+from whatsapp_bridge.keys import Keys
 from whatsapp_bridge.odoo_client import OdooClient
-from whatsapp_bridge.outbound import ALERT_KEY, THROTTLE_PAUSE_SECONDS, OutboundWorker
+from whatsapp_bridge.outbound import THROTTLE_PAUSE_SECONDS, OutboundWorker
 from whatsapp_bridge.providers.cloud_api import CloudApiProvider
 from whatsapp_bridge.ratelimit import RecipientBackoff
 from whatsapp_bridge.simulator import DEMO_PHONE_NUMBER_ID
@@ -234,7 +235,7 @@ def test_expired_token_pauses_sending_keeps_jobs_and_alerts(make_config, sim, od
     worker.run_once(block_ms=200)
     assert results(odoo) == [] and pending(rds, prefix) == 2
     refused = sim.stats.rejected_by_code["190"]  # 1 or 2: both recipients may have been in flight at once
-    alert = json.loads(rds.get(f"{prefix}{ALERT_KEY}"))
+    alert = json.loads(rds.get(Keys(prefix).alert("outbound")))
     assert alert["code"] == 190 and "token" in alert["reason"]
     with serve(config) as client:
         health = client.get("/health").json()
@@ -246,7 +247,7 @@ def test_expired_token_pauses_sending_keeps_jobs_and_alerts(make_config, sim, od
     while pending(rds, prefix) and time.monotonic() < deadline:
         worker.run_once(block_ms=100)
     assert sorted(r["message_id"] for r in results(odoo)) == [40, 41]
-    assert rds.get(f"{prefix}{ALERT_KEY}") is None
+    assert rds.get(Keys(prefix).alert("outbound")) is None
 
 
 def test_transient_errors_give_up_after_max_attempts(make_config, sim, odoo, rds, prefix):

@@ -1,0 +1,52 @@
+"""Every Redis key the bridge reads or writes, with the deployment's prefix (``WA_STREAM_PREFIX``).
+
+=================================  =========================================================  =========
+key                                what                                                       kept
+=================================  =========================================================  =========
+``<p>wa:in`` / ``wa:out`` / ...    the streams (names from the contract, shared with Odoo)     trimmed by ack
+``<p>wa:seen:<account>:<wamid>``   an inbound message Odoo has committed (dedup)              3 days
+``<p>wa:retry:statuses``           sorted set: statuses Odoo did not know yet, by due time     until due
+``<p>wa:sent:<message_id>``        the wamid of an outbound message already sent              30 days
+``<p>wa:sendfail:<message_id>``    the final failure of an outbound message                   30 days
+``<p>wa:sendtry:<message_id>``     failed send attempts so far                                30 days
+``<p>wa:alert:<name>``             an operator alert (JSON), shown by ``/health``             until cleared
+=================================  =========================================================  =========
+"""
+
+from __future__ import annotations
+
+from whatsapp_bridge import contract
+
+SEEN_TTL = 3 * 24 * 3600
+SENT_TTL = 30 * 24 * 3600
+# operator alerts, shown by /health: each holds a JSON {reason, code, since, action}
+ALERT_NAMES = ("outbound", "odoo")
+
+
+class Keys:
+    """The key names of one deployment (one prefix)."""
+
+    def __init__(self, prefix: str = ""):
+        self.prefix = prefix
+
+    def stream(self, base: str) -> str:
+        return contract.stream_name(base, self.prefix)
+
+    def seen(self, account: str, wamid: str) -> str:
+        return f"{self.prefix}wa:seen:{account}:{wamid}"
+
+    @property
+    def retry_statuses(self) -> str:
+        return f"{self.prefix}wa:retry:statuses"
+
+    def sent(self, message_id: int) -> str:
+        return f"{self.prefix}wa:sent:{message_id}"
+
+    def send_failure(self, message_id: int) -> str:
+        return f"{self.prefix}wa:sendfail:{message_id}"
+
+    def send_tries(self, message_id: int) -> str:
+        return f"{self.prefix}wa:sendtry:{message_id}"
+
+    def alert(self, name: str) -> str:
+        return f"{self.prefix}wa:alert:{name}"
