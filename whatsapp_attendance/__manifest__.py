@@ -20,12 +20,16 @@
         'views/whatsapp_bridge_key_views.xml',
         'views/res_partner_views.xml',
         'views/res_config_settings_views.xml',
+        'views/res_users_views.xml',
         'views/whatsapp_menus.xml',
     ],
     'demo': [
         'demo/whatsapp_demo.xml',
     ],
     'assets': {
+        'web.assets_backend': [
+            'whatsapp_attendance/static/src/**/*',
+        ],
         'web.assets_tests': [
             'whatsapp_attendance/static/tests/tours/**/*',
         ],

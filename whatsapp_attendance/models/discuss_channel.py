@@ -1,4 +1,23 @@
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
+
+
+class _PostOrigin:
+    """Who posts a message in a service channel without it going to the customer.
+
+    Only this addon's server code can put an instance in a context: JSON-RPC and
+    Discuss's controllers carry JSON values only, so no client can claim to be the
+    bridge (``inbound``) or the company (``internal``) by setting a context key.
+    """
+
+    __slots__ = ('kind',)
+
+    def __init__(self, kind):
+        self.kind = kind
+
+
+POST_INBOUND = _PostOrigin('inbound')   # the customer's message, posted by the bridge's API path
+POST_INTERNAL = _PostOrigin('internal')  # notes and company messages the addon writes itself
 
 
 class DiscussChannel(models.Model):
@@ -7,13 +26,25 @@ class DiscussChannel(models.Model):
     whatsapp_service_id = fields.Many2one('whatsapp.service', "WhatsApp Service", readonly=True, index='btree_not_null',
                                           ondelete='set null')
 
+    def _whatsapp_post(self, origin, **kwargs):
+        """Post in a service channel on behalf of the addon itself (``POST_INBOUND``/``POST_INTERNAL``)."""
+        assert isinstance(origin, _PostOrigin)
+        return self.with_context(whatsapp_post_origin=origin).message_post(**kwargs)
+
     @api.returns('mail.message', lambda value: value.id)
     def message_post(self, *, message_type='notification', **kwargs):
         """A comment of an attendant in a service channel goes to the customer on WhatsApp."""
         service = self.whatsapp_service_id if len(self) == 1 else self.env['whatsapp.service']
-        context = self.env.context
-        outbound = bool(service) and message_type == 'comment' and not (
-            context.get('whatsapp_inbound') or context.get('whatsapp_internal_note'))
+        origin = self.env.context.get('whatsapp_post_origin')
+        trusted = isinstance(origin, _PostOrigin)
+        if service and not trusted:
+            author_id = kwargs.get('author_id')
+            if author_id and author_id != self.env.user.partner_id.id:
+                # only the bridge's API path posts as the customer
+                raise AccessError(self.env._(
+                    "You can only post as yourself in the WhatsApp conversation %(service)s.",
+                    service=service.sudo().name))
+        outbound = bool(service) and message_type == 'comment' and not trusted
         if outbound:
             # sudo: whatsapp.service - the check itself decides who may answer the customer
             service.sudo()._check_can_reply(self.env.user)

@@ -88,7 +88,25 @@ class ResPartner(models.Model):
             'mobile': e164 and phone_tools.format_international(e164),
             'whatsapp_phone': e164,
             'whatsapp_user_id': user_id or False,
+            **self._whatsapp_locale_values(e164),
         })
+
+    @api.model
+    def _whatsapp_locale_values(self, e164):
+        """Country and language of a new customer from their number: a +55 number is a Brazilian
+        customer, who is then written to in Brazilian Portuguese when that language is installed."""
+        region = phone_tools.region_of(e164) if e164 else None
+        if not region:
+            return {}
+        values = {}
+        country = self.env['res.country'].search([('code', '=', region)], limit=1)
+        if country:
+            values['country_id'] = country.id
+        lang = next((code for code, _name in self.env['res.lang'].get_installed() if code.endswith(f"_{region}")),
+                    None)
+        if lang:
+            values['lang'] = lang
+        return values
 
     def action_view_whatsapp_services(self):
         self.ensure_one()

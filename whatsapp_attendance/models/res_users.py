@@ -7,8 +7,9 @@ class ResUsers(models.Model):
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_any_user(self):
-        """Users keep the history of every conversation they answered: never delete them."""
+        """Nobody deletes a user here (the product's rule): archiving keeps everything they did
+        attributed to them and stops them logging in."""
         raise UserError(self.env._(
-            "Users cannot be deleted: they are the authors of WhatsApp conversations. "
-            "Archive %(users)s instead (Action > Archive).",
+            "Users are never deleted in WhatsApp Attendance: archive %(users)s instead (Action > Archive). "
+            "An archived user cannot log in, and what they did stays attributed to them.",
             users=", ".join(self.mapped('name'))))

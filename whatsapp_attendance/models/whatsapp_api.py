@@ -7,7 +7,7 @@ from odoo.exceptions import AccessError, ValidationError
 from odoo.tools import SQL
 
 from .. import contract
-from ..tools.phone import to_e164
+from ..tools.phone import to_e164, whatsapp_variants
 from .whatsapp_service import render_inbound_body
 
 _logger = logging.getLogger(__name__)
@@ -74,12 +74,9 @@ class WhatsappApi(models.AbstractModel):
                 except ValueError:
                     path = f"messages[{index}].media.data"
                     raise ValidationError(self.env._("%(path)s: not valid base64", path=path)) from None
-        # Serialize with concurrent calls for the same customers (no duplicate contact or open
-        # service), always in the same order so two calls cannot deadlock; then one query finds
-        # the messages already stored (replays, or a concurrent call that just committed them).
-        for key in sorted({(accounts[i['account']].id, i['from'].get('user_id') or i['from'].get('wa_id'))
-                           for i in messages}):
-            this.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(hashtext(%s))", "whatsapp:%s:%s" % key))
+        this._lock_customers(messages)
+        # then one query finds the messages already stored (replays, or a concurrent call that
+        # just committed them)
         stored = this.env['whatsapp.message'].search([
             ('account_id', 'in', [a.id for a in accounts.values()]),
             ('wamid', 'in', [item['wamid'] for item in messages])])
@@ -96,6 +93,36 @@ class WhatsappApi(models.AbstractModel):
             known[(account.id, item['wamid'])] = message
             results.append(this._message_result(message))
         return results
+
+    def init(self):
+        # One row per customer identity (phone number, WhatsApp user id): the row lock that
+        # serialises concurrent ingestion of one customer (see _lock_customers).
+        self.env.cr.execute(SQL(
+            "CREATE TABLE IF NOT EXISTS whatsapp_ingest_lock (key varchar PRIMARY KEY, locked_at timestamp)"))
+
+    def _lock_customers(self, messages):
+        """Serialise this call with any concurrent one ingesting the same customers.
+
+        A customer is named by their phone number (any of its WhatsApp variants) and/or their
+        business-scoped user id, and one delivery may name the same person both ways. Each name
+        is a row of ``whatsapp_ingest_lock``, upserted in sorted order (no deadlock). A second
+        transaction waits for the first; when the first commits, PostgreSQL fails the second's
+        upsert with a serialization error (under Odoo's REPEATABLE READ the row changed after
+        its snapshot), and Odoo replays the call on a fresh snapshot that sees the contact and
+        the service the first one created. An advisory lock would not do: the waiting
+        transaction keeps its old snapshot and creates a second contact.
+        """
+        keys = set()
+        for item in messages:
+            sender = item['from']
+            if sender.get('user_id'):
+                keys.add(f"user:{sender['user_id']}")
+            for variant in whatsapp_variants(to_e164(sender['wa_id']) if sender.get('wa_id') else False):
+                keys.add(f"phone:{variant}")
+        self.env.cr.execute(SQL(
+            "INSERT INTO whatsapp_ingest_lock (key, locked_at) "
+            "SELECT key, now() AT TIME ZONE 'UTC' FROM unnest(%s::varchar[]) WITH ORDINALITY AS k(key, n) ORDER BY n "
+            "ON CONFLICT (key) DO UPDATE SET locked_at = EXCLUDED.locked_at", sorted(keys)))
 
     def _ingest_message(self, item, account, customers):
         """Store one new inbound message; ``customers`` caches contacts and services within the batch."""
@@ -119,7 +146,7 @@ class WhatsappApi(models.AbstractModel):
         message = service._receive(item, partner, {'body': render_inbound_body(self.env, item)})
         if rated_service:
             token, score = contract.parse_rating_button_id(item['interactive']['id'])
-            rated_service.rating_apply(score, token=token)
+            rated_service._apply_rating_button(token, score)
         elif item['type'] == 'text' and item['text'].strip().lower() in Service._finish_keywords():
             service._finish('customer')
         return message

@@ -1,6 +1,7 @@
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
+import pytz
 from markupsafe import Markup, escape
 
 from odoo import Command, api, fields, models
@@ -8,7 +9,9 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL, html2plaintext, plaintext2html
 
 from .. import contract
+from ..tools import phone as phone_tools
 from ..tools.phone import format_international
+from .discuss_channel import POST_INBOUND, POST_INTERNAL
 
 _logger = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ class WhatsappService(models.Model):
     name = fields.Char("Reference", required=True, readonly=True, copy=False, default=lambda self: self.env._("New"))
     partner_id = fields.Many2one('res.partner', "Customer", required=True, readonly=True, index=True,
                                  ondelete='restrict', tracking=True)
-    partner_phone = fields.Char(related='partner_id.whatsapp_phone', string="WhatsApp Number")
+    partner_phone = fields.Char("WhatsApp Number", compute='_compute_partner_phone', search='_search_partner_phone')
     account_id = fields.Many2one('whatsapp.account', "WhatsApp Account", required=True, readonly=True, index=True,
                                  ondelete='restrict')
     company_id = fields.Many2one(related='account_id.company_id', store=True)
@@ -54,6 +57,11 @@ class WhatsappService(models.Model):
         help="Minutes between the opening of the service and the first answer of an attendant.")
     duration = fields.Float("Duration (min)", compute='_compute_delays', store=True, aggregator='avg')
     is_mine = fields.Boolean(compute='_compute_is_mine', search='_search_is_mine')
+    opened_period = fields.Selection(
+        [('today', "Today"), ('this_week', "This Week")], "Opened In", compute='_compute_opened_period',
+        search='_search_opened_period', help="For the search filters: computed in the user's timezone.")
+    # the last rating of an unrated service is 0: averaging or summing it means nothing (no measure)
+    rating_last_value = fields.Float(aggregator=None)
 
     def init(self):
         # At most one open service per customer and account, even under concurrent ingestion.
@@ -89,6 +97,54 @@ class WhatsappService(models.Model):
             raise UserError(self.env._("Operation not supported"))
         positive = (operator == '=') == value
         return [('user_id', '=' if positive else '!=', self.env.uid)]
+
+    @api.depends('partner_id.whatsapp_phone')
+    def _compute_partner_phone(self):
+        for service in self:
+            service.partner_phone = service.partner_id.whatsapp_phone
+
+    def _search_partner_phone(self, operator, value):
+        """A number in any format finds the service: "(11) 97000-0103", "+55 11 97000-0103", "5511970000103"."""
+        if operator not in ('=', 'ilike', '=ilike', 'like', '!=', 'not ilike') or not isinstance(value, str):
+            return [('partner_id.whatsapp_phone', operator, value)]
+        negative = operator in ('!=', 'not ilike')
+        region = self.env['res.partner']._whatsapp_default_region()
+        e164 = phone_tools.to_e164(value, region)
+        if e164:
+            domain = [('partner_id.whatsapp_phone', 'in', phone_tools.whatsapp_variants(e164))]
+        else:
+            digits = ''.join(ch for ch in value if ch.isdigit())
+            domain = [('partner_id.whatsapp_phone', 'ilike', digits or value)]
+        return ['!', *domain] if negative else domain
+
+    def _compute_opened_period(self):
+        bounds = self._period_bounds()
+        for service in self:
+            opened = service.opened_at
+            service.opened_period = next(
+                (period for period in ('today', 'this_week') if opened and opened >= bounds[period]), False)
+
+    def _search_opened_period(self, operator, value):
+        if operator not in ('=', 'in') or not value:
+            raise UserError(self.env._("Unsupported search on %(field)s.", field='opened_period'))
+        periods = [value] if isinstance(value, str) else list(value)
+        bounds = self._period_bounds()
+        unknown = [p for p in periods if p not in bounds]
+        if unknown:
+            raise UserError(self.env._("Unknown period %(period)s.", period=unknown[0]))
+        return [('opened_at', '>=', min(bounds[p] for p in periods))]
+
+    @api.model
+    def _period_bounds(self):
+        """The start of today and of this week (Monday) in the user's timezone, as naive UTC datetimes."""
+        tz = pytz.timezone(self.env.context.get('tz') or self.env.user.tz or 'UTC')
+        today = datetime.now(tz).date()
+        week_start = today - timedelta(days=today.weekday())
+
+        def utc(day):
+            return tz.localize(datetime.combine(day, time.min)).astimezone(pytz.utc).replace(tzinfo=None)
+
+        return {'today': utc(today), 'this_week': utc(week_start)}
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -197,15 +253,15 @@ class WhatsappService(models.Model):
         self._assign(user, note=note)
         # sudo: whatsapp.service - once transferred, the previous attendant no longer reads the service
         service = self.sudo()
-        service.message_notify(
-            partner_ids=user.partner_id.ids,
-            subject=self.env._("WhatsApp service transferred to you"),
-            body=Markup("%s<br/>%s") % (
-                self.env._("%(by)s transferred the WhatsApp service %(service)s with %(customer)s to you.",
-                  by=self.env.user.name, service=service.name, customer=service.partner_id.name),
-                note or ''),
-            model=self._name, res_id=service.id,
-        )
+        message = self.env._("%(by)s transferred the WhatsApp service %(service)s with %(customer)s to you.",
+                             by=self.env.user.name, service=service.name, customer=service.partner_id.name)
+        # in Odoo, live (no e-mail: it needs a mail server and arrives late): a sticky notification
+        # while they are online; the conversation is in their Discuss sidebar with the transfer note
+        user._bus_send('simple_notification', {
+            'type': 'info', 'sticky': True,
+            'title': self.env._("WhatsApp service transferred to you"),
+            'message': f"{message} {note}" if note else message,
+        })
 
     def _assign(self, user, note=None):
         """Make ``user`` the attendant: member of the channel, the previous attendant leaves it."""
@@ -215,22 +271,22 @@ class WhatsappService(models.Model):
         values = {'user_id': user.id, 'last_interaction_at': fields.Datetime.now()}
         if self.state == 'waiting':
             values['state'] = 'in_progress'
+        # sudo: discuss.channel - the attendant is not yet a member of the channel they are joining,
+        # and one who transfers their service no longer reads it once it is written
+        channel = self.channel_id.sudo()
         # sudo: whatsapp.service - an attendant may take a queued service their record rules let them read
         self.sudo().write(values)
-        # sudo: discuss.channel - the attendant is not yet a member of the channel they are joining
-        channel = self.channel_id.sudo()
         if user.partner_id not in channel.channel_member_ids.partner_id:
             channel.add_members(partner_ids=user.partner_id.ids, post_joined_message=False)
         if previous and previous != user:
             channel.channel_member_ids.filtered(lambda m: m.partner_id == previous.partner_id).unlink()
             body = self.env._("%(by)s transferred this conversation from %(from)s to %(to)s.",
-                     by=self.env.user.name, **{'from': previous.name, 'to': user.name})
+                              by=self.env.user.name, **{'from': previous.name, 'to': user.name})
         else:
             body = self.env._("%(user)s is attending this conversation.", user=user.name)
         if note:
             body = f"{body} {note}"
-        channel.with_context(whatsapp_internal_note=True).message_post(
-            body=body, message_type='notification', subtype_xmlid='mail.mt_note')
+        channel._whatsapp_post(POST_INTERNAL, body=body, message_type='notification', subtype_xmlid='mail.mt_note')
 
     def action_finish(self):
         for service in self:
@@ -274,8 +330,8 @@ class WhatsappService(models.Model):
         services.sudo().write({'state': 'done', 'closed_at': now, 'end_reason': reason})
         labels = dict(self._fields['end_reason']._description_selection(self.env))
         for service in services:
-            service.channel_id.sudo().with_context(whatsapp_internal_note=True).message_post(
-                body=self.env._("Service finished: %(reason)s.", reason=labels[reason]),
+            service.channel_id.sudo()._whatsapp_post(
+                POST_INTERNAL, body=self.env._("Service finished: %(reason)s.", reason=labels[reason]),
                 message_type='notification', subtype_xmlid='mail.mt_note')
             service._send_rating_request()
 
@@ -285,7 +341,9 @@ class WhatsappService(models.Model):
         service = self.sudo()  # sudo: rating.rating - the customer's rating token is created for them
         partner = service.partner_id
         token = service._rating_get_access_token(partner)
-        link = f"{service.get_base_url()}/rate/{token}/5"
+        # the public URL customers can reach (web.base.url), whichever host the attendant used
+        base_url = self.env['ir.config_parameter'].sudo().get_param('web.base.url', '').rstrip('/')
+        link = f"{base_url}/rate/{token}/5"
         lang_env = service.with_context(lang=partner.lang or self.env.lang).env
         template = self.env['ir.config_parameter'].sudo().get_param('whatsapp_attendance.rating_text') or \
             lang_env._("Thank you for contacting us, %(name)s! How would you rate our service? "
@@ -300,6 +358,17 @@ class WhatsappService(models.Model):
         service._post_outbound(text, message_type='interactive', buttons=buttons,
                                author=self.env.ref('base.partner_root'))
 
+    def _apply_rating_button(self, token, score):
+        """The customer pressed a rating button: rate (keeping any feedback they wrote on the
+        rating page) and thank them, in their language."""
+        self.ensure_one()
+        service = self.sudo()  # sudo: rating.rating - the customer rates through the bridge
+        rating = self.env['rating.rating'].sudo().search([('access_token', '=', token)], limit=1)
+        # logged as a note: Odoo's default subtype would e-mail the service's followers
+        service.rating_apply(score, token=token, feedback=rating.feedback or None, subtype_xmlid='mail.mt_note')
+        lang_env = service.with_context(lang=service.partner_id.lang or self.env.lang).env
+        service._post_outbound(lang_env._("Thank you for your rating!"), author=self.env.ref('base.partner_root'))
+
     def _rating_get_parent_field_name(self):
         return 'account_id'
 
@@ -310,7 +379,8 @@ class WhatsappService(models.Model):
     def _post_outbound(self, text, message_type='text', buttons=None, author=None):
         """Post a message of the company (not of an attendant) to the customer."""
         self.ensure_one()
-        mail_message = self.channel_id.sudo().with_context(whatsapp_internal_note=True).message_post(
+        mail_message = self.channel_id.sudo()._whatsapp_post(
+            POST_INTERNAL,
             body=plaintext2html(text), message_type='comment', subtype_xmlid='mail.mt_comment',
             author_id=author.id if author else None)
         return self._create_outbound_messages(mail_message, message_type=message_type, buttons=buttons)
@@ -351,14 +421,15 @@ class WhatsappService(models.Model):
     def _notify_delivery_failure(self, message):
         """Tell the attendants in the channel that WhatsApp refused a message."""
         self.ensure_one()
-        self.channel_id.sudo().with_context(whatsapp_internal_note=True).message_post(
+        self.channel_id.sudo()._whatsapp_post(
+            POST_INTERNAL,
             body=self.env._("⚠️ WhatsApp could not deliver a message: %(reason)s", reason=message.error_message),
             message_type='notification', subtype_xmlid='mail.mt_note')
 
     def _receive(self, item, partner, mail_values):
         """Post an inbound WhatsApp message in the channel as the customer; return the whatsapp.message."""
         self.ensure_one()
-        channel = self.channel_id.sudo().with_context(whatsapp_inbound=True)
+        channel = self.channel_id.sudo()
         WaMessage = self.env['whatsapp.message'].sudo()
         attachment = self.env['ir.attachment']
         media = item.get('media')
@@ -376,11 +447,20 @@ class WhatsappService(models.Model):
         replied_wamid = (item.get('context') or {}).get('wamid')
         parent = WaMessage.search([('account_id', '=', self.account_id.id), ('wamid', '=', replied_wamid)],
                                   limit=1) if replied_wamid else WaMessage
+        mail_message = None
         if item['type'] == 'reaction':
             mail_message = self._receive_reaction(item, partner)
-        else:
-            mail_message = channel.message_post(
-                author_id=partner.id, message_type='comment', subtype_xmlid='mail.mt_comment',
+            emoji = item['reaction'].get('emoji')
+            if mail_message is None and emoji:
+                # a reaction to a message this conversation does not have (sent before the addon, or
+                # lost): shown as a message of its own rather than dropped
+                mail_values = dict(mail_values, body=plaintext2html(self.env._(
+                    "%(emoji)s (reaction to a message that is not in this conversation)", emoji=emoji)))
+            elif mail_message is None:
+                mail_message = self.env['mail.message']  # an unknown reaction removed: nothing to show
+        if mail_message is None:
+            mail_message = channel._whatsapp_post(
+                POST_INBOUND, author_id=partner.id, message_type='comment', subtype_xmlid='mail.mt_comment',
                 attachment_ids=attachment.ids, parent_id=parent.mail_message_id.id or False, **mail_values)
         when = datetime.fromtimestamp(item['timestamp'], timezone.utc).replace(tzinfo=None)
         message = WaMessage.create({
@@ -394,11 +474,12 @@ class WhatsappService(models.Model):
         return message
 
     def _receive_reaction(self, item, partner):
-        """A reaction of the customer becomes a Discuss reaction on the message it reacts to."""
+        """A reaction of the customer becomes a Discuss reaction on the message it reacts to
+        (``None`` when that message is unknown)."""
         target = self.env['whatsapp.message'].sudo().search([
             ('account_id', '=', self.account_id.id), ('wamid', '=', item['reaction']['wamid'])], limit=1)
         if not target.mail_message_id:
-            return self.env['mail.message']
+            return None
         mail_message = target.mail_message_id.sudo()
         emoji = item['reaction'].get('emoji') or ''
         previous = self.env['mail.message.reaction'].sudo().search([
@@ -502,6 +583,9 @@ def render_inbound_body(env, item):
         reasons = [e.get('message') or e.get('title') for e in item.get('errors') or []]
         if any(reasons):
             note = f"{note} ({'; '.join(r for r in reasons if r)})"
+        if text:
+            # what came with it (the caption of a file WhatsApp no longer has) is the customer's own words
+            return Markup("<i>%s</i><br/>%s") % (note, plaintext2html(text))
         return Markup("<i>%s</i>") % note
     if mtype == 'system':
         return Markup("<i>%s</i>") % (text or env._("WhatsApp system message"))

@@ -5,3 +5,6 @@ from . import test_outbound
 from . import test_rating
 from . import test_security
 from . import test_ui
+from . import test_ui_refusal
+from . import test_hardening
+from . import test_clickbot

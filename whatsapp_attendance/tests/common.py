@@ -80,3 +80,78 @@ class WhatsappCase(TransactionCase):
     def stream_entries(self, base=contract.STREAM_OUT):
         entries = self.redis.xrange(contract.stream_name(base, self.prefix))
         return [json.loads(fields[b'payload']) for _id, fields in entries]
+
+
+def populate_every_kind(env, account_key, attendant, colleague):
+    """Services of every state and messages of every kind, as a busy day leaves them.
+
+    Waiting, in progress (with ``attendant`` and with ``colleague``), done and rated (with feedback),
+    done by timeout; inbound text, image, voice note, video, document, sticker, location, contacts,
+    reaction, reply button, unsupported (a file WhatsApp no longer has), a number change; outbound
+    replies sent, delivered, read and one failed with Meta's reason. Returns the services by state.
+    """
+    api = env['whatsapp.api'].with_user(env.ref('whatsapp_attendance.user_whatsapp_bridge'))
+    stamp = uuid.uuid4().hex[:6]
+    count = itertools.count(1)
+
+    def item(wa_id, mtype='text', name=None, **extra):
+        payload = {'v': 1, 'account': account_key, 'wamid': f"wamid.every-{stamp}-{next(count)}",
+                   'timestamp': 1767225600 + next(count),
+                   'from': {'wa_id': wa_id, 'name': name or f"Cliente {wa_id[-4:]}"},
+                   'type': mtype}
+        if mtype == 'text':
+            payload['text'] = extra.pop('text', "Olá, preciso de ajuda")
+        payload.update(extra)
+        return payload
+
+    def service_of(results):
+        return env['whatsapp.service'].browse(results[0]['service_id'])
+
+    pdf = base64.b64encode(b'%PDF-1.4 invoice').decode()
+    media_customer = '5511970001001'
+    first = item(media_customer, text="Bom dia! Segue a foto do pedido", name="Maria Every")
+    in_progress = service_of(api.ingest_messages([
+        first,
+        item(media_customer, 'image', media={'mimetype': 'image/png', 'data': PNG_B64, 'caption': 'o pedido'}),
+        item(media_customer, 'audio', media={'mimetype': 'audio/ogg; codecs=opus', 'data': OGG_B64, 'voice': True}),
+        item(media_customer, 'video', media={'mimetype': 'video/mp4', 'data': base64.b64encode(b'mp4').decode()}),
+        item(media_customer, 'document', media={'mimetype': 'application/pdf', 'data': pdf, 'filename': 'nota.pdf'}),
+        item(media_customer, 'sticker', media={'mimetype': 'image/webp', 'data': PNG_B64}),
+        item(media_customer, 'location', location={'latitude': -23.55, 'longitude': -46.63, 'name': 'Loja',
+                                                     'address': 'Av. Paulista'}),
+        item(media_customer, 'contacts', contacts=[{'name': 'João', 'phones': ['+55 21 91234-5678'], 'emails': []}]),
+        item(media_customer, 'reaction', reaction={'wamid': first['wamid'], 'emoji': '👍'}),
+        item(media_customer, 'unsupported', text="foto da caixa", errors=[
+            {'code': 131052, 'title': 'Media unavailable', 'message': 'could not be downloaded'}]),
+    ]))
+    in_progress.with_user(attendant).action_take()
+    channel = in_progress.channel_id.with_user(attendant)
+    for body in ("Olá Maria, já verifico.", "Pode confirmar o endereço?", "Obrigada!", "Enviado"):
+        channel.message_post(body=body, message_type='comment', subtype_xmlid='mail.mt_comment')
+    outbound = in_progress.whatsapp_message_ids.filtered(lambda m: m.direction == 'outbound').sorted('id')
+    for message, state in zip(outbound, ('sent', 'delivered', 'read'), strict=False):
+        message.sudo().write({'wamid': f"wamid.out-{stamp}-{message.id}"})
+        message.sudo()._apply_status(state)
+    outbound[-1].sudo()._apply_status('failed', error={'code': 131047, 'message': 'Re-engagement message'})
+
+    colleague_service = service_of(api.ingest_messages([item('5511970001002', text="Oi, e o boleto?")]))
+    colleague_service.with_user(colleague).action_take()
+
+    waiting = service_of(api.ingest_messages([item('5511970001003', text="Alguém aí?"),
+                                              item('5511970001003', 'system', text="mudou de número",
+                                                   system={'type': 'user_changed_number'})]))
+
+    rated = service_of(api.ingest_messages([item('5511970001004', text="Quero trocar um produto")]))
+    rated.with_user(attendant).action_take()
+    rated.channel_id.with_user(attendant).message_post(body="Claro!", message_type='comment',
+                                                       subtype_xmlid='mail.mt_comment')
+    rated.with_user(attendant).action_finish()
+    request = rated.whatsapp_message_ids.filtered(lambda m: m.message_type == 'interactive')
+    api.ingest_messages([item('5511970001004', 'interactive',
+                              interactive={'id': request.buttons[0]['id'], 'title': request.buttons[0]['title']})])
+    rated.rating_ids.sudo().write({'feedback': "Atendimento rápido"})
+
+    timed_out = service_of(api.ingest_messages([item('5511970001005', text="ok")]))
+    timed_out.with_user(attendant).action_take()
+    timed_out._finish('timeout')
+    return {'waiting': waiting, 'in_progress': in_progress | colleague_service, 'done': rated | timed_out}

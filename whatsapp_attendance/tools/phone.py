@@ -55,3 +55,12 @@ def format_international(e164):
     except phonenumbers.NumberParseException:
         return e164
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def region_of(e164):
+    """The country (ISO code, "BR") a number in E.164 belongs to, or ``None``."""
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.region_code_for_number(parsed)

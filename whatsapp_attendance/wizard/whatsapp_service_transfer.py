@@ -14,5 +14,20 @@ class WhatsappServiceTransfer(models.TransientModel):
 
     def action_transfer(self):
         self.ensure_one()
-        self.service_id._transfer(self.user_id, note=self.note)
-        return {'type': 'ir.actions.act_window_close'}
+        service = self.service_id
+        service._transfer(self.user_id, note=self.note)
+        # an attendant who transferred their service may no longer read it: reloading its form
+        # would fail, so they go back to the queue; an administrator stays on the service
+        still_readable = bool(service.with_user(self.env.user).search_count([('id', '=', service.id)]))
+        next_action = {'type': 'ir.actions.act_window_close'} if still_readable else \
+            self.env['ir.actions.act_window']._for_xml_id('whatsapp_attendance.whatsapp_service_action_queue')
+        return {
+            'type': 'ir.actions.client',
+            'tag': 'display_notification',
+            'params': {
+                'type': 'success',
+                'message': self.env._("%(service)s was transferred to %(user)s.",
+                                      service=service.sudo().name, user=self.user_id.name),
+                'next': next_action,
+            },
+        }
