@@ -34,7 +34,8 @@ class DiscussChannel(models.Model):
     @api.returns('mail.message', lambda value: value.id)
     def message_post(self, *, message_type='notification', **kwargs):
         """A comment of an attendant in a service channel goes to the customer on WhatsApp."""
-        service = self.whatsapp_service_id if len(self) == 1 else self.env['whatsapp.service']
+        # sudo: whatsapp.service - any member's post is checked here, whatever services they may read
+        service = (self.whatsapp_service_id if len(self) == 1 else self.env['whatsapp.service']).sudo()
         origin = self.env.context.get('whatsapp_post_origin')
         trusted = isinstance(origin, _PostOrigin)
         if service and not trusted:
@@ -43,12 +44,11 @@ class DiscussChannel(models.Model):
                 # only the bridge's API path posts as the customer
                 raise AccessError(self.env._(
                     "You can only post as yourself in the WhatsApp conversation %(service)s.",
-                    service=service.sudo().name))
+                    service=service.name))
         outbound = bool(service) and message_type == 'comment' and not trusted
         if outbound:
-            # sudo: whatsapp.service - the check itself decides who may answer the customer
-            service.sudo()._check_can_reply(self.env.user)
+            service._check_can_reply(self.env.user)
         message = super().message_post(message_type=message_type, **kwargs)
         if outbound:
-            service.sudo()._create_outbound_messages(message, attendant=self.env.user)
+            service._create_outbound_messages(message, attendant=self.env.user)
         return message

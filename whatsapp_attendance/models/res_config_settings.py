@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from ..tools.params import get_param
+
 
 class ResConfigSettings(models.TransientModel):
     _inherit = 'res.config.settings'
@@ -32,12 +34,13 @@ class ResConfigSettings(models.TransientModel):
 
     @api.depends('company_id')
     def _compute_whatsapp_default_country_id(self):
-        code = self.env['ir.config_parameter'].sudo().get_param('whatsapp_attendance.default_country_code')
+        code = get_param(self.env, 'default_country_code')
         country = self.env['res.country'].search([('code', '=', code)], limit=1) if code else False
         for settings in self:
             settings.whatsapp_default_country_id = country
 
     def _inverse_whatsapp_default_country_id(self):
+        # sudo: ir.config_parameter - Settings is for administrators; the parameter itself is technical
         params = self.env['ir.config_parameter'].sudo()
         for settings in self:
             previous = params.get_param('whatsapp_attendance.default_country_code') or False

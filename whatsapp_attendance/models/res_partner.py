@@ -2,6 +2,7 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from ..tools import phone as phone_tools
+from ..tools.params import get_param
 
 
 class ResPartner(models.Model):
@@ -48,7 +49,7 @@ class ResPartner(models.Model):
     @api.model
     def _whatsapp_default_region(self):
         """Country used to read national numbers: the setting, else the company's country."""
-        code = self.env['ir.config_parameter'].sudo().get_param('whatsapp_attendance.default_country_code')
+        code = get_param(self.env, 'default_country_code')
         return (code or self.env.company.country_id.code or '').upper() or None
 
     @api.model

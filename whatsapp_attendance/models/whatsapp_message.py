@@ -10,6 +10,7 @@ from odoo.tools.translate import LazyTranslate
 
 from .. import contract
 from ..tools import redis_queue
+from ..tools.params import get_param
 
 _logger = logging.getLogger(__name__)
 _lt = LazyTranslate(__name__)
@@ -168,9 +169,8 @@ class WhatsappMessage(models.Model):
 
     @api.model
     def _redis_settings(self):
-        params = self.env['ir.config_parameter'].sudo()
-        url = params.get_param('whatsapp_attendance.redis_url') or self._default_redis_url()
-        prefix = params.get_param('whatsapp_attendance.stream_prefix') or ''
+        url = get_param(self.env, 'redis_url') or self._default_redis_url()
+        prefix = get_param(self.env, 'stream_prefix') or ''
         return url, prefix
 
     @api.model
@@ -190,8 +190,7 @@ class WhatsappMessage(models.Model):
     @api.model
     def _cron_repush_queued(self, limit=1000):
         """Push again outbound messages still queued after the re-push delay (the bridge deduplicates)."""
-        delay = int(self.env['ir.config_parameter'].sudo().get_param(
-            'whatsapp_attendance.repush_delay', DEFAULT_REPUSH_DELAY))
+        delay = int(get_param(self.env, 'repush_delay', DEFAULT_REPUSH_DELAY))
         due = fields.Datetime.now() - timedelta(seconds=max(delay, 10))
         messages = self.search([
             ('direction', '=', 'outbound'), ('state', '=', 'queued'),

@@ -10,6 +10,7 @@ from odoo.tools import SQL, html2plaintext, plaintext2html
 
 from .. import contract
 from ..tools import phone as phone_tools
+from ..tools.params import get_param
 from ..tools.phone import format_international
 from .discuss_channel import POST_INBOUND, POST_INTERNAL
 
@@ -224,7 +225,7 @@ class WhatsappService(models.Model):
         if service.user_id and not self._is_whatsapp_admin():
             raise UserError(self.env._("Service %(service)s was already taken by %(attendant)s.",
                               service=service.name, attendant=service.user_id.name))
-        self._assign(self.env.user)
+        service._assign(self.env.user)
         return self.action_open_discuss()
 
     def action_transfer(self):
@@ -250,9 +251,10 @@ class WhatsappService(models.Model):
         if user == self.user_id:
             raise UserError(self.env._("Service %(service)s is already attended by %(user)s.",
                               service=self.name, user=user.name))
-        self._assign(user, note=note)
-        # sudo: whatsapp.service - once transferred, the previous attendant no longer reads the service
+        # sudo: whatsapp.service - the checks above passed; once transferred, the previous attendant
+        # no longer reads the service
         service = self.sudo()
+        service._assign(user, note=note)
         message = self.env._("%(by)s transferred the WhatsApp service %(service)s with %(customer)s to you.",
                              by=self.env.user.name, service=service.name, customer=service.partner_id.name)
         # in Odoo, live (no e-mail: it needs a mail server and arrives late): a sticky notification
@@ -264,18 +266,17 @@ class WhatsappService(models.Model):
         })
 
     def _assign(self, user, note=None):
-        """Make ``user`` the attendant: member of the channel, the previous attendant leaves it."""
+        """Make ``user`` the attendant: member of the channel, the previous attendant leaves it.
+
+        Runs as superuser (``action_take``, ``_transfer`` checked the rights)."""
         previous = self.user_id
         # the idle clock starts when someone attends: a customer who waited 40 minutes in the
         # queue must not be timed out the minute an attendant takes them
         values = {'user_id': user.id, 'last_interaction_at': fields.Datetime.now()}
         if self.state == 'waiting':
             values['state'] = 'in_progress'
-        # sudo: discuss.channel - the attendant is not yet a member of the channel they are joining,
-        # and one who transfers their service no longer reads it once it is written
-        channel = self.channel_id.sudo()
-        # sudo: whatsapp.service - an attendant may take a queued service their record rules let them read
-        self.sudo().write(values)
+        channel = self.channel_id
+        self.write(values)
         if user.partner_id not in channel.channel_member_ids.partner_id:
             channel.add_members(partner_ids=user.partner_id.ids, post_joined_message=False)
         if previous and previous != user:
@@ -295,14 +296,15 @@ class WhatsappService(models.Model):
             if not self.env.su and not self._is_whatsapp_admin() and service.user_id != self.env.user:
                 raise UserError(self.env._("Only the attendant of %(service)s or an administrator can finish it.",
                                   service=service.name))
-        self._finish('attendant')
+        # sudo: whatsapp.service - checked above; finishing writes the service, its channel and the rating
+        self.sudo()._finish('attendant')
         return True
 
     def action_open_discuss(self):
         self.ensure_one()
+        # sudo: discuss.channel - administrators join any conversation they open (not yet members)
         channel = self.channel_id.sudo()
         if self._is_whatsapp_admin() and self.env.user.partner_id not in channel.channel_member_ids.partner_id:
-            # sudo: discuss.channel - administrators join any conversation they open
             channel.add_members(partner_ids=self.env.user.partner_id.ids, post_joined_message=False)
         return {
             'type': 'ir.actions.client',
@@ -322,15 +324,16 @@ class WhatsappService(models.Model):
     # ------------------------------------------------------------------
 
     def _finish(self, reason):
+        """Close these services and ask each customer for a rating. Runs as superuser: the idle
+        cron, the bridge (customer keyword) and ``action_finish`` (after its checks)."""
         services = self.filtered(lambda s: s.state != 'done')
         if not services:
             return
         now = fields.Datetime.now()
-        # sudo: whatsapp.service - the idle cron, the bridge (customer) and attendants all finish services
-        services.sudo().write({'state': 'done', 'closed_at': now, 'end_reason': reason})
+        services.write({'state': 'done', 'closed_at': now, 'end_reason': reason})
         labels = dict(self._fields['end_reason']._description_selection(self.env))
         for service in services:
-            service.channel_id.sudo()._whatsapp_post(
+            service.channel_id._whatsapp_post(
                 POST_INTERNAL, body=self.env._("Service finished: %(reason)s.", reason=labels[reason]),
                 message_type='notification', subtype_xmlid='mail.mt_note')
             service._send_rating_request()
@@ -338,14 +341,14 @@ class WhatsappService(models.Model):
     def _send_rating_request(self):
         """One WhatsApp message asking the customer to rate this service (link + reply buttons)."""
         self.ensure_one()
-        service = self.sudo()  # sudo: rating.rating - the customer's rating token is created for them
+        service = self
         partner = service.partner_id
         token = service._rating_get_access_token(partner)
         # the public URL customers can reach (web.base.url), whichever host the attendant used
-        base_url = self.env['ir.config_parameter'].sudo().get_param('web.base.url', '').rstrip('/')
+        base_url = (get_param(self.env, 'web.base.url') or '').rstrip('/')
         link = f"{base_url}/rate/{token}/5"
         lang_env = service.with_context(lang=partner.lang or self.env.lang).env
-        template = self.env['ir.config_parameter'].sudo().get_param('whatsapp_attendance.rating_text') or \
+        template = get_param(self.env, 'rating_text') or \
             lang_env._("Thank you for contacting us, %(name)s! How would you rate our service? "
                        "Tap a button below or open %(link)s", name="{name}", link="{link}")
         text = template.replace("{name}", partner.name or '').replace("{link}", link).replace(
@@ -362,12 +365,20 @@ class WhatsappService(models.Model):
         """The customer pressed a rating button: rate (keeping any feedback they wrote on the
         rating page) and thank them, in their language."""
         self.ensure_one()
-        service = self.sudo()  # sudo: rating.rating - the customer rates through the bridge
-        rating = self.env['rating.rating'].sudo().search([('access_token', '=', token)], limit=1)
-        # logged as a note: Odoo's default subtype would e-mail the service's followers
-        service.rating_apply(score, token=token, feedback=rating.feedback or None, subtype_xmlid='mail.mt_note')
+        service = self  # runs as superuser: the bridge's API entry point
+        rating = self.env['rating.rating'].search([('access_token', '=', token)], limit=1)
+        service.rating_apply(score, token=token, feedback=rating.feedback or None)
         lang_env = service.with_context(lang=service.partner_id.lang or self.env.lang).env
         service._post_outbound(lang_env._("Thank you for your rating!"), author=self.env.ref('base.partner_root'))
+
+    def _message_auto_subscribe_notify(self, partner_ids, template):
+        """No "You have been assigned" e-mail: attendants are told in Odoo (Discuss, a live
+        notification), and the e-mail fails without a mail server."""
+        return
+
+    def _rating_apply_get_default_subtype_id(self):
+        """A rating (rating page or button) is logged as a note: followers get no e-mail for it."""
+        return self.env['ir.model.data']._xmlid_to_res_id('mail.mt_note')
 
     def _rating_get_parent_field_name(self):
         return 'account_id'
@@ -377,9 +388,9 @@ class WhatsappService(models.Model):
     # ------------------------------------------------------------------
 
     def _post_outbound(self, text, message_type='text', buttons=None, author=None):
-        """Post a message of the company (not of an attendant) to the customer."""
+        """Post a message of the company (not of an attendant) to the customer (runs as superuser)."""
         self.ensure_one()
-        mail_message = self.channel_id.sudo()._whatsapp_post(
+        mail_message = self.channel_id._whatsapp_post(
             POST_INTERNAL,
             body=plaintext2html(text), message_type='comment', subtype_xmlid='mail.mt_comment',
             author_id=author.id if author else None)
@@ -389,12 +400,13 @@ class WhatsappService(models.Model):
         """``whatsapp.message`` records (queued) for a post in the service channel, pushed after commit.
 
         ``attendant`` is the user who wrote it; none for messages of the company (rating request).
+        Runs as superuser (``discuss.channel.message_post`` checked who may answer).
         """
         self.ensure_one()
         # WhatsApp shows links itself: no "[1]" footnotes as html2plaintext adds by default
         text = html2plaintext(mail_message.body or '', include_references=False).strip()
         attendant = attendant or self.env['res.users']
-        reply_to = self.env['whatsapp.message'].sudo().search(
+        reply_to = self.env['whatsapp.message'].search(
             [('mail_message_id', '=', mail_message.parent_id.id)], limit=1).wamid if mail_message.parent_id else False
         common = {
             'account_id': self.account_id.id, 'service_id': self.id, 'direction': 'outbound',
@@ -406,35 +418,36 @@ class WhatsappService(models.Model):
                                   reply_to_wamid=reply_to))
         for attachment in mail_message.attachment_ids:
             vals_list.append(dict(common, message_type=_media_type(attachment.mimetype),
-                                  attachment_id=attachment.id, is_voice=bool(attachment.sudo().voice_ids),
+                                  attachment_id=attachment.id, is_voice=bool(attachment.voice_ids),
                                   body=attachment.name))
-        # sudo: whatsapp.message - outbound records are written for the attendant's post
-        messages = self.env['whatsapp.message'].sudo().create(vals_list)
+        messages = self.env['whatsapp.message'].create(vals_list)
         now = fields.Datetime.now()
         values = {'last_interaction_at': now}
         if attendant and not self.first_response_at:
             values['first_response_at'] = now
-        self.sudo().write(values)
+        self.write(values)
         messages._push_to_bridge()
         return messages
 
     def _notify_delivery_failure(self, message):
-        """Tell the attendants in the channel that WhatsApp refused a message."""
+        """Tell the attendants in the channel that WhatsApp refused a message (runs as superuser)."""
         self.ensure_one()
-        self.channel_id.sudo()._whatsapp_post(
+        self.channel_id._whatsapp_post(
             POST_INTERNAL,
             body=self.env._("⚠️ WhatsApp could not deliver a message: %(reason)s", reason=message.error_message),
             message_type='notification', subtype_xmlid='mail.mt_note')
 
     def _receive(self, item, partner, mail_values):
-        """Post an inbound WhatsApp message in the channel as the customer; return the whatsapp.message."""
+        """Post an inbound WhatsApp message in the channel as the customer; return the whatsapp.message.
+
+        Runs as superuser: the bridge's API entry point (``whatsapp.api``)."""
         self.ensure_one()
-        channel = self.channel_id.sudo()
-        WaMessage = self.env['whatsapp.message'].sudo()
+        channel = self.channel_id
+        WaMessage = self.env['whatsapp.message']
         attachment = self.env['ir.attachment']
         media = item.get('media')
         if media and item['type'] in contract.MEDIA_TYPES:
-            attachment = self.env['ir.attachment'].sudo().create({
+            attachment = self.env['ir.attachment'].create({
                 'name': media.get('filename') or _default_filename(item['type'], media['mimetype']),
                 'mimetype': media['mimetype'],
                 'datas': media['data'],
@@ -470,19 +483,19 @@ class WhatsappService(models.Model):
             'is_voice': bool(attachment and attachment.voice_ids), 'mail_message_id': mail_message.id,
             'reply_to_wamid': parent.wamid or False, 'wa_timestamp': when,
         })
-        self.sudo().last_interaction_at = fields.Datetime.now()
+        self.last_interaction_at = fields.Datetime.now()
         return message
 
     def _receive_reaction(self, item, partner):
         """A reaction of the customer becomes a Discuss reaction on the message it reacts to
         (``None`` when that message is unknown)."""
-        target = self.env['whatsapp.message'].sudo().search([
+        target = self.env['whatsapp.message'].search([
             ('account_id', '=', self.account_id.id), ('wamid', '=', item['reaction']['wamid'])], limit=1)
         if not target.mail_message_id:
             return None
-        mail_message = target.mail_message_id.sudo()
+        mail_message = target.mail_message_id
         emoji = item['reaction'].get('emoji') or ''
-        previous = self.env['mail.message.reaction'].sudo().search([
+        previous = self.env['mail.message.reaction'].search([
             ('message_id', '=', mail_message.id), ('partner_id', '=', partner.id)])
         for reaction in previous:
             mail_message._message_reaction(reaction.content, 'remove', partner, self.env['mail.guest'])
@@ -492,8 +505,7 @@ class WhatsappService(models.Model):
 
     @api.model
     def _finish_keywords(self):
-        raw = self.env['ir.config_parameter'].sudo().get_param(
-            'whatsapp_attendance.finish_keywords', DEFAULT_FINISH_KEYWORDS)
+        raw = get_param(self.env, 'finish_keywords', DEFAULT_FINISH_KEYWORDS)
         return {word.strip().lower() for word in raw.split(',') if word.strip()}
 
     # ------------------------------------------------------------------
@@ -502,8 +514,7 @@ class WhatsappService(models.Model):
 
     @api.model
     def _idle_timeout(self):
-        return int(self.env['ir.config_parameter'].sudo().get_param(
-            'whatsapp_attendance.idle_timeout', DEFAULT_IDLE_TIMEOUT))
+        return int(get_param(self.env, 'idle_timeout', DEFAULT_IDLE_TIMEOUT))
 
     @api.model
     def _cron_finish_idle(self, limit=500):

@@ -16,6 +16,8 @@ class WhatsappServiceTransfer(models.TransientModel):
         self.ensure_one()
         service = self.service_id
         service._transfer(self.user_id, note=self.note)
+        # sudo: whatsapp.service - its name, for the notification of a sender who may no longer read it
+        name = service.sudo().name
         # an attendant who transferred their service may no longer read it: reloading its form
         # would fail, so they go back to the queue; an administrator stays on the service
         still_readable = bool(service.with_user(self.env.user).search_count([('id', '=', service.id)]))
@@ -27,7 +29,7 @@ class WhatsappServiceTransfer(models.TransientModel):
             'params': {
                 'type': 'success',
                 'message': self.env._("%(service)s was transferred to %(user)s.",
-                                      service=service.sudo().name, user=self.user_id.name),
+                                      service=name, user=self.user_id.name),
                 'next': next_action,
             },
         }
