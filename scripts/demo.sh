@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 
 DB="${WA_DEMO_DB:-whatsapp}"
-ODOO_PORT="${ODOO_PORT:-8069}"
+export ODOO_PORT="${ODOO_PORT:-8069}"
 BRIDGE_ENV="$RUN_DIR/bridge-$DB.env"
 
 find_odoo
@@ -42,6 +42,10 @@ if [ ! -s "$BRIDGE_ENV" ]; then
 user = env.ref('whatsapp_attendance.user_whatsapp_bridge')
 print('WA_KEY=' + env['res.users.apikeys'].with_user(user).sudo()._generate(None, 'demo bridge', None))
 env['ir.config_parameter'].set_param('whatsapp_attendance.stream_prefix', env.cr.dbname + ':')
+# the public URL in rating links: fixed, not whatever host the last administrator logged in from
+import os
+env['ir.config_parameter'].set_param('web.base.url', 'http://127.0.0.1:' + os.environ['ODOO_PORT'])
+env['ir.config_parameter'].set_param('web.base.url.freeze', 'True')
 env.cr.commit()
 PY
     )

@@ -31,6 +31,21 @@ odoo -c "$CONF" -d wa_test_demo -u whatsapp_attendance --stop-after-init >"$RUN_
     && ! grep -qE " (ERROR|CRITICAL) " "$RUN_DIR/logs/upgrade.log" \
     || { grep -E " (ERROR|CRITICAL) " -A20 "$RUN_DIR/logs/upgrade.log" | head -40 >&2; die "upgrade failed"; }
 
+say "Addon tests under Odoo's own runner (--test-enable --test-tags /whatsapp_attendance, as the official image and OCA CI)"
+runner_log="$RUN_DIR/logs/odoo-runner.log"
+set +e
+odoo -c "$CONF" -d wa_test -u whatsapp_attendance --test-enable --test-tags /whatsapp_attendance \
+    --http-port "${ODOO_TEST_PORT:-8069}" --stop-after-init --log-level=test >"$runner_log" 2>&1
+runner_status=$?
+set -e
+summary=$(grep -E "odoo.tests.result: .*tests when loading|tests.stats: whatsapp_attendance" "$runner_log" | tail -2)
+echo "$summary" >&2
+if [ "$runner_status" -ne 0 ] || grep -qE " ERROR [^ ]+ odoo.tests.result:" "$runner_log" \
+        || ! grep -q "tests.stats: whatsapp_attendance" "$runner_log"; then
+    grep -E " (ERROR|CRITICAL) | FAIL: " -A15 "$runner_log" | head -80 >&2
+    die "the addon's tests failed under Odoo's own runner (full log: $runner_log)"
+fi
+
 say "Tests (pytest + pytest-odoo, real Odoo $ODOO_MAJOR at $ODOO_ADDONS)"
 cd "$ROOT"
 set +e
