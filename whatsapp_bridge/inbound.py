@@ -81,7 +81,7 @@ class InboundWorker:
         self.odoo_alert = OdooAlert(self.streams, server_error_attempts=config.poison_attempts)
         self.dead = DeadLetters(self.streams)
         self.media = MediaFetcher(provider, self.stop, config.backoff_max_seconds)
-        self.delivery = Delivery(config, odoo, self.odoo_alert, self.dead, self.stop)
+        self.delivery = Delivery(config, odoo, self.streams, self.odoo_alert, self.dead, self.stop)
 
     @property
     def odoo(self) -> OdooClient:

@@ -12,14 +12,18 @@
   each half of the chunk) is isolated; only the refused item is dead-lettered.
 * Odoo keeps failing on a chunk with a server error (``OdooServerError``, a bug hit by one message:
   a text holding NUL, say) for ``WA_POISON_ATTEMPTS`` attempts: the chunk is bisected.  One message
-  that alone keeps failing while Odoo is otherwise healthy (``contract_info`` answers) is
-  dead-lettered ("Odoo fails on this message: ..."), and the ``odoo`` alert names it; the rest is
-  delivered.  While the probe fails too, Odoo is sick, not the message: nothing is dropped, it waits.
+  that alone keeps failing while Odoo is otherwise healthy is dead-lettered ("Odoo fails on this
+  message: ..."), and the ``odoo`` alert names it; the rest is delivered.  Healthy = the probe
+  passes: Odoo takes again the last payload it took for that method (kept in ``wa:probe:<method>``;
+  the addon is idempotent, a replay changes nothing), or, when there is none yet, answers
+  ``contract_info``.  While the probe fails too, Odoo is sick, not the message (an addon upgraded
+  without ``-u`` fails on every message): nothing is dropped, the batch waits.
 * Odoo refuses the bridge's user (``OdooAuthError``): retried, nothing dead-lettered, the alert is raised.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import zlib
@@ -28,8 +32,10 @@ from concurrent.futures import ThreadPoolExecutor
 from whatsapp_bridge import contract
 from whatsapp_bridge.config import BridgeConfig
 from whatsapp_bridge.inbound_parse import BatchReport, DeadLetters, Item
+from whatsapp_bridge.keys import SEEN_TTL
 from whatsapp_bridge.odoo_client import OdooClient, OdooError, OdooPermanentError, OdooServerError, OdooTransientError
 from whatsapp_bridge.retry import Backoff, retry
+from whatsapp_bridge.streams import Streams
 from whatsapp_bridge.worker_loop import OdooAlert
 
 log = logging.getLogger(__name__)
@@ -45,10 +51,11 @@ Delivered = list[tuple[Item, dict]]
 
 
 class Delivery:
-    def __init__(self, config: BridgeConfig, odoo: OdooClient, alert: OdooAlert, dead: DeadLetters,
-                 stop: threading.Event):
+    def __init__(self, config: BridgeConfig, odoo: OdooClient, streams: Streams, alert: OdooAlert,
+                 dead: DeadLetters, stop: threading.Event):
         self.config = config
         self.odoo = odoo
+        self.streams = streams
         self.alert = alert
         self.dead = dead
         self.stop = stop
@@ -102,7 +109,7 @@ class Delivery:
                                 extra={"fields": {"method": method, "items": len(chunk), "error": str(exc)}})
                     return (self._deliver_chunk(method, chunk[:middle], report)
                             + self._deliver_chunk(method, chunk[middle:], report))
-                if self._odoo_answers():
+                if self._odoo_ingests(method):
                     self._dead_letter_poison(chunk[0], exc, report)
                     return []
                 # Odoo fails on everything, not on this message: nothing is dropped on a guess, it waits
@@ -110,6 +117,7 @@ class Delivery:
                     "method": method, "wamid": chunk[0].payload.get("wamid"), "error": str(exc),
                     "retry_in": round(sick.delay, 2)}})
                 sick.wait()
+        self._remember(method, chunk)
         if not isinstance(results, list) or len(results) != len(chunk):
             results = list(results) if isinstance(results, list) else []
             results += [{}] * (len(chunk) - len(results))
@@ -136,11 +144,26 @@ class Delivery:
         self.alert.succeeded()
         return result
 
-    def _odoo_answers(self) -> bool:
-        """The probe: does Odoo answer a call that touches no message?"""
+    def _remember(self, method: str, chunk: list[Item]) -> None:
+        """Keep a payload Odoo took (one without media: small) for the probe."""
+        payload = next((i.payload for i in reversed(chunk) if "media" not in i.payload), None)
+        if payload is not None:
+            self.streams.redis.set(self.streams.keys.probe(method), json.dumps(payload), ex=SEEN_TTL)
+
+    def _odoo_ingests(self, method: str) -> bool:
+        """The probe: does Odoo take a call without the suspect message?"""
+        key = self.streams.keys.probe(method)
+        known = self.streams.redis.get(key)
         try:
+            if known:
+                try:
+                    self.odoo.call(method, [json.loads(known)])
+                    return True
+                except OdooPermanentError:  # refused now (its account was removed...): no use as a probe
+                    self.streams.redis.delete(key)
             self.odoo.contract_info()
-        except OdooError:
+        except OdooError as exc:
+            log.warning("Odoo fails its probe", extra={"fields": {"method": method, "error": str(exc)}})
             return False
         return True
 

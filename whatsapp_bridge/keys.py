@@ -6,6 +6,8 @@ key                                what                                         
 ``<p>wa:in`` / ``wa:out`` / ...    the streams (names from the contract, shared with Odoo)     trimmed by ack
 ``<p>wa:seen:<account>:<wamid>``   an inbound message Odoo has committed (dedup)              3 days
 ``<p>wa:retry:statuses``           sorted set: statuses Odoo did not know yet, by due time     until due
+``<p>wa:probe:<method>``           the last payload Odoo took for ``ingest_<method>``          3 days
+                                   (no media), replayed to ask whether Odoo ingests at all
 ``<p>wa:sent:<message_id>``        the wamid of an outbound message already sent              30 days
 ``<p>wa:sendfail:<message_id>``    the final failure of an outbound message                   30 days
 ``<p>wa:sendtry:<message_id>``     failed send attempts so far                                30 days
@@ -34,6 +36,9 @@ class Keys:
 
     def seen(self, account: str, wamid: str) -> str:
         return f"{self.prefix}wa:seen:{account}:{wamid}"
+
+    def probe(self, method: str) -> str:
+        return f"{self.prefix}wa:probe:{method}"
 
     @property
     def retry_statuses(self) -> str:

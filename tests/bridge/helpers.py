@@ -6,8 +6,9 @@
   uvicorn on a random local port.
 * Odoo: ``OdooDouble``, a TEST DOUBLE of the addon's JSON-RPC API (a small starlette app on a
   random port).  It validates every payload with the real contract, records the calls, and
-  can be told to be down, to fail with serialization errors, to refuse items or the bridge
-  user (``AccessError``), or to answer ``unknown`` for statuses.  The real-Odoo end-to-end tests live elsewhere.
+  can be told to be down, to fail with serialization errors or any error by name, to refuse items
+  or the bridge user (``AccessError``), to fail on every call carrying one message (like a text
+  PostgreSQL cannot store), or to answer ``unknown`` for statuses.  The real-Odoo end-to-end tests live elsewhere.
 """
 
 from __future__ import annotations
@@ -99,9 +100,14 @@ class OdooDouble:
         self.calls: list[tuple[str, object]] = []  # every execute_kw attempt
         self.accepted: dict[str, list] = {}  # method -> payload items Odoo "wrote"
         self.down = False  # HTTP 503 for everything
+        self.http_status: int | None = None  # this HTTP status (no body) for everything
+        self.fail_with: tuple[str, str, str] | None = None  # every execute_kw fails: (name, message, debug)
         self.serialization_failures = 0  # next N execute_kw calls fail like a concurrent update
         self.server_error: str | None = None  # every call fails with this unexpected server error (a bug)
         self.refuse_wamids: set[str] = set()  # ingest_messages: ValidationError naming that item
+        self.poison_wamids: set[str] = set()  # ingest_messages: a server error whenever the call carries one
+        self.probe_error: str | None = None  # contract_info fails with this server error (Odoo broken for all)
+        self.ingest_error: str | None = None  # every ingest_messages fails (an addon upgraded without -u)
         self.unknown_wamids: set[str] = set()  # ingest_statuses: result "unknown"
         self.access_error = False  # execute_kw: AccessError, like a bridge user that lost its group
         self.attachments: dict[int, dict] = {}
@@ -119,10 +125,18 @@ class OdooDouble:
         with self.lock:
             return sum(1 for m, _ in self.calls if m == method)
 
+    def attempts_with(self, wamid: str) -> int:
+        """``ingest_messages`` calls that carried ``wamid``."""
+        with self.lock:
+            return sum(1 for m, batch in self.calls if m == "ingest_messages" and any(
+                item.get("wamid") == wamid for item in batch))
+
     # -- JSON-RPC ----------------------------------------------------------------------------
     async def endpoint(self, request: Request) -> Response:
         if self.down:
             return Response("Service Unavailable", status_code=503)
+        if self.http_status is not None:
+            return Response("", status_code=self.http_status)
         raw = await request.body()
         with self.lock:
             self.request_sizes.append(len(raw))
@@ -159,6 +173,18 @@ class OdooDouble:
                                 "This operation is allowed for the following groups: - WhatsApp Bridge")
             if self.server_error:
                 raise _RpcError("builtins.KeyError", self.server_error)
+            if self.fail_with:
+                raise _RpcError(*self.fail_with)
+            if api_method == "contract_info" and self.probe_error:
+                raise _RpcError("builtins.RuntimeError", self.probe_error)
+            if api_method == "ingest_messages" and self.ingest_error:
+                raise _RpcError("psycopg2.errors.UndefinedTable", self.ingest_error)
+            if api_method == "ingest_messages" and any(m.get("wamid") in self.poison_wamids for m in call_args[0]):
+                # what Odoo answers for a text holding NUL: a ValueError raised inside psycopg2
+                raise _RpcError("builtins.ValueError", "A string literal cannot contain NUL (0x00) characters.",
+                                'Traceback (most recent call last):\n  File "odoo/sql_db.py", line 354, in execute\n'
+                                "    res = self._obj.execute(query, params)\n"
+                                "ValueError: A string literal cannot contain NUL (0x00) characters. (psycopg2)")
             if self.serialization_failures:
                 self.serialization_failures -= 1
                 raise _RpcError("psycopg2.errors.SerializationFailure",

@@ -10,6 +10,7 @@ from whatsapp_bridge.odoo_client import (
     OdooAuthError,
     OdooClient,
     OdooPermanentError,
+    OdooServerError,
     OdooTransientError,
 )
 
@@ -96,3 +97,50 @@ def test_access_error_is_a_configuration_problem_not_a_bad_payload(make_config, 
     assert isinstance(info.value, OdooTransientError) and not isinstance(info.value, OdooPermanentError)
     assert "WA_ODOO_LOGIN" in info.value.action
     assert odoo.authentications == 1  # logging in again cannot give rights
+
+
+@pytest.mark.parametrize("name", [
+    "psycopg2.errors.SerializationFailure",
+    "psycopg2.errors.DeadlockDetected",
+    "psycopg2.errors.LockNotAvailable",
+    "psycopg2.OperationalError",
+    "psycopg2.InterfaceError",
+])
+def test_concurrency_and_connection_errors_are_transient_by_name(make_config, odoo, name):
+    odoo.fail_with = (name, "server closed the connection unexpectedly", "")
+    with pytest.raises(OdooTransientError) as info:
+        OdooClient(make_config()).ingest_messages([inbound()])
+    assert not isinstance(info.value, OdooServerError), "retried as Odoo being unavailable, not as a bug"
+    assert info.value.name == name
+
+
+@pytest.mark.parametrize(("name", "message", "debug"), [
+    # a text holding NUL: psycopg2 refuses it with a ValueError; its traceback runs through psycopg2
+    ("builtins.ValueError", "A string literal cannot contain NUL (0x00) characters.",
+     'File "/usr/lib/python3/dist-packages/psycopg2/extensions.py"\nValueError: A string literal cannot contain NUL'),
+    # words of a concurrency error in the message of another exception are just words
+    ("builtins.KeyError", "could not serialize access due to concurrent update (deadlock)", ""),
+    ("psycopg2.errors.StringDataRightTruncation", "value too long for type character varying(64)", ""),
+])
+def test_other_server_errors_are_server_errors_whatever_their_text_says(make_config, odoo, name, message, debug):
+    odoo.fail_with = (name, message, debug)
+    with pytest.raises(OdooServerError) as info:
+        OdooClient(make_config()).ingest_messages([inbound()])
+    assert str(info.value) == f"{name}: {message}"
+
+
+@pytest.mark.parametrize("name", ["odoo.exceptions.ValidationError", "odoo.exceptions.UserError",
+                                  "odoo.exceptions.MissingError"])
+def test_refusals_of_the_payload_are_permanent(make_config, odoo, name):
+    odoo.fail_with = (name, "messages[0].text: no", "")
+    with pytest.raises(OdooPermanentError) as info:
+        OdooClient(make_config()).ingest_messages([inbound()])
+    assert info.value.item_index == 0
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_http_5xx_is_odoo_unavailable(make_config, odoo, status):
+    odoo.http_status = status
+    with pytest.raises(OdooTransientError, match=f"HTTP {status}") as info:
+        OdooClient(make_config()).call("contract_info")
+    assert not isinstance(info.value, OdooServerError)
