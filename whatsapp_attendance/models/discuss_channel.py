@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
 
+from odoo.addons.mail.tools.discuss import Store
+
 
 class _PostOrigin:
     """Who posts a message in a service channel without it going to the customer.
@@ -30,6 +32,19 @@ class DiscussChannel(models.Model):
         """Post in a service channel on behalf of the addon itself (``POST_INBOUND``/``POST_INTERNAL``)."""
         assert isinstance(origin, _PostOrigin)
         return self.with_context(whatsapp_post_origin=origin).message_post(**kwargs)
+
+    def _whatsapp_remove_partner(self, partner):
+        """Take ``partner`` out of this conversation the way Discuss's own "leave" does, so their
+        open Discuss forgets it at once (without it, the next message in the channel makes their
+        browser call the channel it may no longer read, and an access error pops up)."""
+        self.ensure_one()
+        member = self.channel_member_ids.filtered(lambda m: m.partner_id == partner)
+        if not member:
+            return
+        member._bus_send_store(Store(self, {"is_pinned": False, "isLocallyPinned": False}),
+                               notification_type="discuss.channel/leave")
+        self._bus_send_store(self, {"channelMembers": Store.many(member, "DELETE", only_id=True)})
+        member.unlink()
 
     @api.returns('mail.message', lambda value: value.id)
     def message_post(self, *, message_type='notification', **kwargs):

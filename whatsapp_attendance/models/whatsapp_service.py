@@ -280,7 +280,7 @@ class WhatsappService(models.Model):
         if user.partner_id not in channel.channel_member_ids.partner_id:
             channel.add_members(partner_ids=user.partner_id.ids, post_joined_message=False)
         if previous and previous != user:
-            channel.channel_member_ids.filtered(lambda m: m.partner_id == previous.partner_id).unlink()
+            channel._whatsapp_remove_partner(previous.partner_id)
             body = self.env._("%(by)s transferred this conversation from %(from)s to %(to)s.",
                               by=self.env.user.name, **{'from': previous.name, 'to': user.name})
         else:
