@@ -104,16 +104,14 @@ class Delivery:
                 return self._isolate_refused(method, chunk, exc, report)
             except OdooServerError as exc:  # failed poison_attempts times in a row on this chunk
                 if len(chunk) > 1:
-                    middle = len(chunk) // 2
                     log.warning("Odoo keeps failing on a batch, splitting it to find the message that breaks it",
                                 extra={"fields": {"method": method, "items": len(chunk), "error": str(exc)}})
-                    return (self._deliver_chunk(method, chunk[:middle], report)
-                            + self._deliver_chunk(method, chunk[middle:], report))
+                    return self._deliver_halves(method, chunk, report)
                 if self._odoo_ingests(method):
                     self._dead_letter_poison(chunk[0], exc, report)
                     return []
                 # Odoo fails on everything, not on this message: nothing is dropped on a guess, it waits
-                log.warning("Odoo fails on its health probe too, the message waits", extra={"fields": {
+                log.warning("Odoo fails on other messages too, the message waits", extra={"fields": {
                     "method": method, "wamid": chunk[0].payload.get("wamid"), "error": str(exc),
                     "retry_in": round(sick.delay, 2)}})
                 sick.wait()
@@ -182,6 +180,9 @@ class Delivery:
         if index is not None and 0 <= index < len(chunk):
             self.dead.item(chunk[index], reason, report)
             return self._deliver_chunk(method, chunk[:index] + chunk[index + 1:], report)
+        return self._deliver_halves(method, chunk, report)
+
+    def _deliver_halves(self, method: str, chunk: list[Item], report: BatchReport) -> Delivered:
         middle = len(chunk) // 2
         return self._deliver_chunk(method, chunk[:middle], report) + self._deliver_chunk(method, chunk[middle:], report)
 
