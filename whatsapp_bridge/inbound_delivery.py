@@ -14,10 +14,11 @@
   a text holding NUL, say) for ``WA_POISON_ATTEMPTS`` attempts: the chunk is bisected.  One message
   that alone keeps failing while Odoo is otherwise healthy is dead-lettered ("Odoo fails on this
   message: ..."), and the ``odoo`` alert names it; the rest is delivered.  Healthy = the probe
-  passes: Odoo takes again the last payload it took for that method (kept in ``wa:probe:<method>``;
-  the addon is idempotent, a replay changes nothing), or, when there is none yet, answers
-  ``contract_info``.  While the probe fails too, Odoo is sick, not the message (an addon upgraded
-  without ``-u`` fails on every message): nothing is dropped, the batch waits.
+  passes (Odoo takes again the last payload it took for that method, kept in ``wa:probe:<method>``:
+  the addon is idempotent, a replay changes nothing; when there is none yet, Odoo answers
+  ``contract_info``) and the message, sent once more right after, fails again.  While the probe
+  fails too, Odoo is sick, not the message (an addon upgraded without ``-u`` fails on every
+  message): nothing is dropped, the batch waits.
 * Odoo refuses the bridge's user (``OdooAuthError``): retried, nothing dead-lettered, the alert is raised.
 """
 
@@ -96,34 +97,36 @@ class Delivery:
         if not chunk:
             return []
         sick = Backoff(self.stop, self.config.backoff_max_seconds)  # between rounds while Odoo fails on everything
+        probed = False  # Odoo just passed the probe: one more attempt tells whether it is this message
         while True:
             try:
-                results = self._call(method, chunk)
+                results = self._call(method, chunk, 1 if probed else self.config.poison_attempts)
                 break
             except OdooPermanentError as exc:
                 return self._isolate_refused(method, chunk, exc, report)
-            except OdooServerError as exc:  # failed poison_attempts times in a row on this chunk
+            except OdooServerError as exc:  # failed that many times in a row on this chunk
                 if len(chunk) > 1:
                     log.warning("Odoo keeps failing on a batch, splitting it to find the message that breaks it",
                                 extra={"fields": {"method": method, "items": len(chunk), "error": str(exc)}})
                     return self._deliver_halves(method, chunk, report)
-                if self._odoo_ingests(method):
+                if probed:  # it failed again right after Odoo took another call: it is this message
                     self._dead_letter_poison(chunk[0], exc, report)
                     return []
-                # Odoo fails on everything, not on this message: nothing is dropped on a guess, it waits
-                log.warning("Odoo fails on other messages too, the message waits", extra={"fields": {
-                    "method": method, "wamid": chunk[0].payload.get("wamid"), "error": str(exc),
-                    "retry_in": round(sick.delay, 2)}})
-                sick.wait()
+                probed = self._odoo_ingests(method)
+                if not probed:
+                    # Odoo fails on everything, not on this message: nothing is dropped on a guess, it waits
+                    log.warning("Odoo fails on other messages too, the message waits", extra={"fields": {
+                        "method": method, "wamid": chunk[0].payload.get("wamid"), "error": str(exc),
+                        "retry_in": round(sick.delay, 2)}})
+                    sick.wait()
         self._remember(method, chunk)
         if not isinstance(results, list) or len(results) != len(chunk):
             results = list(results) if isinstance(results, list) else []
             results += [{}] * (len(chunk) - len(results))
         return list(zip(chunk, results, strict=False))
 
-    def _call(self, method: str, chunk: list[Item]):
-        """Odoo's answer; transient errors are retried forever, a server error ``poison_attempts`` times."""
-        attempts = self.config.poison_attempts
+    def _call(self, method: str, chunk: list[Item], attempts: int):
+        """Odoo's answer; transient errors are retried forever, a server error ``attempts`` times."""
 
         def on_retry(exc, attempt, delay):
             log.warning("Odoo unavailable, retrying the same batch", extra={"fields": {
