@@ -45,10 +45,17 @@ fails the call with an error naming the item and field (``messages[3].from.wa_id
 ...``) and nothing is written.  A valid batch is written in one transaction.
 Replaying a batch changes nothing and returns the same ids (idempotent on the
 WhatsApp message id, per account).
+
+A payload the contract accepts can be stored: strings carry no NUL character and no
+lone surrogate (PostgreSQL and UTF-8 refuse them), integers stored in ``integer``
+columns (ids, error codes) fit in 32 bits, timestamps are unix seconds (not
+milliseconds), numbers are finite, and strings and lists have length caps (``LIMITS``).
+Every validator raises only ``ContractError``, whatever the value it is given.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 CONTRACT_VERSION = 1
@@ -87,6 +94,28 @@ RATING_BUTTON_PREFIX = "rate"
 RATING_SCORES = (5, 3, 1)
 
 _DIGITS = re.compile(r"^\d{6,20}$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+# What Odoo and PostgreSQL can store, checked here so that a payload the contract accepts is
+# never refused later by the database (a refused item is dead-lettered by the bridge instead).
+INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1  # fields stored by Odoo as Integer (ids, error codes)
+TIMESTAMP_MAX = 10**10  # unix seconds; exclusive (year 2286): a larger value is milliseconds or garbage
+
+# Length caps (characters, or items for lists).  The bridge's parser truncates customer texts
+# to these, so a payload it builds never exceeds them.
+LIMITS = {
+    "text": 65536,             # message text, media caption
+    "name": 256,               # from.name (a contact's name in Odoo), media filename
+    "location": 1024,          # location name, address
+    "contact_name": 1024,      # contacts[].name
+    "contact_item": 1024,      # each of contacts[].phones / contacts[].emails
+    "contacts": 500,           # shared contact cards per message
+    "contact_items": 100,      # phones, emails per card
+    "title": 1024,             # interactive.title, error title
+    "emoji": 64,               # reaction.emoji (a single emoji, possibly a long ZWJ sequence)
+    "error_message": 16384,    # error message
+    "errors": 100,             # errors[] per message
+}
 _RATING_ID = re.compile(r"^rate:([A-Za-z0-9-]{8,64}):([135])$")
 
 
@@ -137,7 +166,31 @@ def _str(d, key, path, required=True, max_len=None, allow_empty=False):
         raise ContractError(f"{path}.{key}", "must not be empty")
     if max_len and len(value) > max_len:
         raise ContractError(f"{path}.{key}", f"longer than {max_len} characters")
+    _storable(value, f"{path}.{key}")
     return value
+
+
+def _storable(value, path):
+    """PostgreSQL refuses NUL in text, and a lone surrogate cannot be encoded to UTF-8."""
+    if "\x00" in value:
+        raise ContractError(path, "contains a NUL character")
+    if not value.isascii() and _SURROGATE.search(value):
+        raise ContractError(path, "contains a lone surrogate (not valid Unicode text)")
+
+
+def _show(value):
+    """A short, always printable rendering of any value for error messages (never a huge repr)."""
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        if -(10**30) < value < 10**30:
+            return repr(value)
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return repr(value[:60] + ("..." if len(value) > 60 else ""))
+    return f"a {type(value).__name__}"
 
 
 def _bool(d, key, path):
@@ -147,20 +200,31 @@ def _bool(d, key, path):
     return value
 
 
-def _strings(d, key, path):
-    """An optional list of strings."""
+def _list(d, key, path, max_items, required=False):
     value = d.get(key)
-    if value is None:
+    if value is None and not required:
         return None
     if not isinstance(value, list):
         raise ContractError(f"{path}.{key}", f"expected a list, got {type(value).__name__}")
-    for i, item in enumerate(value):
-        if not isinstance(item, str):
-            raise ContractError(f"{path}.{key}[{i}]", f"expected a string, got {type(item).__name__}")
+    if len(value) > max_items:
+        raise ContractError(f"{path}.{key}", f"at most {max_items} items")
     return value
 
 
-def _int(d, key, path, required=True, minimum=None):
+def _strings(d, key, path, max_items, max_len):
+    """An optional list of strings."""
+    value = _list(d, key, path, max_items)
+    for i, item in enumerate(value or ()):
+        if not isinstance(item, str):
+            raise ContractError(f"{path}.{key}[{i}]", f"expected a string, got {type(item).__name__}")
+        if len(item) > max_len:
+            raise ContractError(f"{path}.{key}[{i}]", f"longer than {max_len} characters")
+        _storable(item, f"{path}.{key}[{i}]")
+    return value
+
+
+def _int(d, key, path, required=True, minimum=INT4_MIN, maximum=INT4_MAX):
+    """An integer; by default one PostgreSQL stores in an ``integer`` column (Odoo's Integer, ids)."""
     value = d.get(key)
     if value is None:
         if required:
@@ -168,17 +232,36 @@ def _int(d, key, path, required=True, minimum=None):
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise ContractError(f"{path}.{key}", f"expected an integer, got {type(value).__name__}")
-    if minimum is not None and value < minimum:
-        raise ContractError(f"{path}.{key}", f"must be >= {minimum}")
+    if value < minimum:
+        raise ContractError(f"{path}.{key}", f"must be >= {minimum}, got {_show(value)}")
+    if value > maximum:
+        raise ContractError(f"{path}.{key}", f"must be <= {maximum}, got {_show(value)}")
+    return value
+
+
+def _timestamp(d, key, path):
+    """Unix seconds, as an integer in [0, TIMESTAMP_MAX): what Odoo turns into a Datetime."""
+    value = d.get(key)
+    if value is None:
+        raise ContractError(f"{path}.{key}", "is required")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ContractError(f"{path}.{key}", f"expected unix seconds as an integer, got {type(value).__name__}")
+    if value < 0:
+        raise ContractError(f"{path}.{key}", f"expected unix seconds, got {_show(value)} (negative)")
+    if value >= TIMESTAMP_MAX:
+        hint = " (milliseconds?)" if value < 10**14 else ""
+        raise ContractError(f"{path}.{key}", f"expected unix seconds, got {_show(value)}{hint}")
     return value
 
 
 def _num(d, key, path, low, high):
     value = d.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ContractError(f"{path}.{key}", "expected a number")
+        raise ContractError(f"{path}.{key}", f"expected a number, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ContractError(f"{path}.{key}", f"expected a finite number, got {value!r}")
     if not low <= value <= high:
-        raise ContractError(f"{path}.{key}", f"must be between {low} and {high}")
+        raise ContractError(f"{path}.{key}", f"must be between {low} and {high}, got {_show(value)}")
     return value
 
 
@@ -186,25 +269,30 @@ def _choice(d, key, path, choices, required=True):
     value = d.get(key)
     if value is None and not required:
         return None
-    if value not in choices:
-        raise ContractError(f"{path}.{key}", f"must be one of {', '.join(map(str, choices))}; got {value!r}")
+    if not isinstance(value, str) or value not in choices:
+        raise ContractError(f"{path}.{key}", f"must be one of {', '.join(map(str, choices))}; got {_show(value)}")
     return value
 
 
 def _version(d, path):
-    if d.get("v") != CONTRACT_VERSION:
-        raise ContractError(f"{path}.v", f"unsupported contract version {d.get('v')!r} (expected {CONTRACT_VERSION})")
+    version = d.get("v")
+    if isinstance(version, bool) or not isinstance(version, int) or version != CONTRACT_VERSION:
+        raise ContractError(f"{path}.v", f"unsupported contract version {_show(version)} (expected {CONTRACT_VERSION})")
 
 
 def _error(d, key, path):
     err = d.get(key)
     if err is None:
         return None
-    _obj(err, f"{path}.{key}")
-    _int(err, "code", f"{path}.{key}", required=False)
-    _str(err, "title", f"{path}.{key}", required=False, allow_empty=True)
-    _str(err, "message", f"{path}.{key}", required=False, allow_empty=True)
+    _error_fields(err, f"{path}.{key}")
     return err
+
+
+def _error_fields(err, path):
+    _obj(err, path)
+    _int(err, "code", path, required=False)  # whatsapp.message.error_code is an Integer
+    _str(err, "title", path, required=False, allow_empty=True, max_len=LIMITS["title"])
+    _str(err, "message", path, required=False, allow_empty=True, max_len=LIMITS["error_message"])
 
 
 def _batch(items, name):
@@ -241,39 +329,46 @@ def validate_inbound_message(msg, path="message"):
     _version(msg, path)
     _str(msg, "account", path, max_len=64)
     _str(msg, "wamid", path, max_len=256)
-    _int(msg, "timestamp", path, minimum=0)
+    _timestamp(msg, "timestamp", path)
     sender = _obj(msg.get("from"), f"{path}.from")
     wa_id = _str(sender, "wa_id", f"{path}.from", required=False)
     user_id = _str(sender, "user_id", f"{path}.from", required=False, max_len=128)
-    _str(sender, "name", f"{path}.from", required=False, allow_empty=True, max_len=256)
+    _str(sender, "name", f"{path}.from", required=False, allow_empty=True, max_len=LIMITS["name"])
     if wa_id is not None and not _DIGITS.match(wa_id):
-        raise ContractError(f"{path}.from.wa_id", f"expected the phone number as 6 to 20 digits, got {wa_id!r}")
+        raise ContractError(f"{path}.from.wa_id", f"expected the phone number as 6 to 20 digits, got {_show(wa_id)}")
     if not wa_id and not user_id:
         raise ContractError(f"{path}.from", "needs wa_id or user_id")
     mtype = _choice(msg, "type", path, MESSAGE_TYPES)
-    _str(msg, "text", path, required=mtype == "text", allow_empty=mtype != "text", max_len=65536)
+    _str(msg, "text", path, required=mtype == "text", allow_empty=mtype != "text", max_len=LIMITS["text"])
     if mtype in MEDIA_TYPES:
         media = _obj(msg.get("media"), f"{path}.media")
         _str(media, "mimetype", f"{path}.media", max_len=128)
         _str(media, "data", f"{path}.media")
-        _str(media, "filename", f"{path}.media", required=False, max_len=256)
-        _str(media, "caption", f"{path}.media", required=False, allow_empty=True, max_len=65536)
+        _str(media, "filename", f"{path}.media", required=False, max_len=LIMITS["name"])
+        _str(media, "caption", f"{path}.media", required=False, allow_empty=True, max_len=LIMITS["text"])
         _bool(media, "voice", f"{path}.media")
-    elif mtype == "location":
+    elif msg.get("media") is not None:
+        # Odoo shows the caption (or filename) of a message of another type that has no text
+        media = _obj(msg["media"], f"{path}.media")
+        _str(media, "filename", f"{path}.media", required=False, allow_empty=True, max_len=LIMITS["name"])
+        _str(media, "caption", f"{path}.media", required=False, allow_empty=True, max_len=LIMITS["text"])
+    if mtype == "location":
         loc = _obj(msg.get("location"), f"{path}.location")
         _num(loc, "latitude", f"{path}.location", -90, 90)
         _num(loc, "longitude", f"{path}.location", -180, 180)
-        _str(loc, "name", f"{path}.location", required=False, allow_empty=True, max_len=1024)
-        _str(loc, "address", f"{path}.location", required=False, allow_empty=True, max_len=1024)
+        _str(loc, "name", f"{path}.location", required=False, allow_empty=True, max_len=LIMITS["location"])
+        _str(loc, "address", f"{path}.location", required=False, allow_empty=True, max_len=LIMITS["location"])
     elif mtype == "contacts":
         contacts = msg.get("contacts")
         if not isinstance(contacts, list) or not contacts:
             raise ContractError(f"{path}.contacts", "expected a non-empty list")
+        if len(contacts) > LIMITS["contacts"]:
+            raise ContractError(f"{path}.contacts", f"at most {LIMITS['contacts']} items")
         for i, contact in enumerate(contacts):
             _obj(contact, f"{path}.contacts[{i}]")
-            _str(contact, "name", f"{path}.contacts[{i}]", allow_empty=True)
-            _strings(contact, "phones", f"{path}.contacts[{i}]")
-            _strings(contact, "emails", f"{path}.contacts[{i}]")
+            _str(contact, "name", f"{path}.contacts[{i}]", allow_empty=True, max_len=LIMITS["contact_name"])
+            for key in ("phones", "emails"):
+                _strings(contact, key, f"{path}.contacts[{i}]", LIMITS["contact_items"], LIMITS["contact_item"])
     elif mtype == "system":
         system = _obj(msg.get("system"), f"{path}.system")
         for key in ("type", "wa_id", "new_wa_id", "user_id", "new_user_id"):
@@ -281,29 +376,22 @@ def validate_inbound_message(msg, path="message"):
         new_wa_id = system.get("new_wa_id")
         if new_wa_id and not _DIGITS.match(new_wa_id):
             raise ContractError(f"{path}.system.new_wa_id", f"expected the phone number as 6 to 20 digits, "
-                                f"got {new_wa_id!r}")
+                                f"got {_show(new_wa_id)}")
     elif mtype == "reaction":
         reaction = _obj(msg.get("reaction"), f"{path}.reaction")
-        _str(reaction, "wamid", f"{path}.reaction")
-        _str(reaction, "emoji", f"{path}.reaction", allow_empty=True)
+        _str(reaction, "wamid", f"{path}.reaction", max_len=256)
+        _str(reaction, "emoji", f"{path}.reaction", allow_empty=True, max_len=LIMITS["emoji"])
     elif mtype == "interactive":
         reply = _obj(msg.get("interactive"), f"{path}.interactive")
         _str(reply, "id", f"{path}.interactive", max_len=256)
-        _str(reply, "title", f"{path}.interactive", required=False, allow_empty=True)
+        _str(reply, "title", f"{path}.interactive", required=False, allow_empty=True, max_len=LIMITS["title"])
     if msg.get("context") is not None:
         ctx = _obj(msg["context"], f"{path}.context")
-        _str(ctx, "wamid", f"{path}.context", required=False)
+        _str(ctx, "wamid", f"{path}.context", required=False, max_len=256)
         _bool(ctx, "forwarded", f"{path}.context")
         _bool(ctx, "frequently_forwarded", f"{path}.context")
-    errors = msg.get("errors")
-    if errors is not None:
-        if not isinstance(errors, list):
-            raise ContractError(f"{path}.errors", f"expected a list, got {type(errors).__name__}")
-        for i, error in enumerate(errors):
-            _obj(error, f"{path}.errors[{i}]")
-            _int(error, "code", f"{path}.errors[{i}]", required=False)
-            _str(error, "title", f"{path}.errors[{i}]", required=False, allow_empty=True)
-            _str(error, "message", f"{path}.errors[{i}]", required=False, allow_empty=True)
+    for i, error in enumerate(_list(msg, "errors", path, LIMITS["errors"]) or ()):
+        _error_fields(error, f"{path}.errors[{i}]")
     return msg
 
 
@@ -320,7 +408,9 @@ def validate_status(status, path="status"):
     _str(status, "account", path, max_len=64)
     _str(status, "wamid", path, max_len=256)
     _choice(status, "status", path, STATUS_VALUES)
-    _int(status, "timestamp", path, minimum=0)
+    _timestamp(status, "timestamp", path)
+    _str(status, "recipient", path, required=False, allow_empty=True, max_len=64)
+    _str(status, "recipient_user_id", path, required=False, allow_empty=True, max_len=128)
     _error(status, "error", path)
     return status
 
@@ -352,7 +442,7 @@ def validate_session_state(report, path="session"):
     _str(report, "account", path, max_len=64)
     state = _choice(report, "state", path, SESSION_STATES)
     _str(report, "qr", path, required=state == "pairing", max_len=4096)
-    _str(report, "detail", path, required=False, allow_empty=True)
+    _str(report, "detail", path, required=False, allow_empty=True, max_len=LIMITS["error_message"])
     return report
 
 
@@ -375,8 +465,11 @@ def validate_outbound_job(job, path="job"):
     _obj(job, path)
     _version(job, path)
     _int(job, "message_id", path, minimum=1)
-    _str(job, "account", path)
+    _str(job, "account", path, max_len=64)
     to = _obj(job.get("to"), f"{path}.to")
+    _str(to, "wa_id", f"{path}.to", required=False, allow_empty=True, max_len=64)
+    _str(to, "user_id", f"{path}.to", required=False, allow_empty=True, max_len=128)
+    _str(job, "reply_to", path, required=False, allow_empty=True, max_len=256)
     if not to.get("wa_id") and not to.get("user_id"):
         raise ContractError(f"{path}.to", "needs wa_id or user_id")
     jtype = _choice(job, "type", path, OUTBOUND_TYPES)
@@ -401,7 +494,7 @@ def validate_control_command(command, path="command"):
     """ControlCommand (stream ``wa:control``): ``{"v": 1, "account": "...", "command": "start"}``"""
     _obj(command, path)
     _version(command, path)
-    _str(command, "account", path)
+    _str(command, "account", path, max_len=64)
     _choice(command, "command", path, CONTROL_COMMANDS)
     return command
 
