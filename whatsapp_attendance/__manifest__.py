@@ -1,6 +1,6 @@
 {
     'name': "WhatsApp Attendance",
-    'version': '18.0.1.0.0',
+    'version': '18.0.1.1.0',
     'category': 'Services/WhatsApp',
     'summary': "Several attendants answer the customers of one WhatsApp number in Odoo Discuss",
     'author': "WhatsApp Attendance developers",

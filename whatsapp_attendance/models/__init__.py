@@ -1,5 +1,6 @@
 from . import (
     discuss_channel,
+    mail_message,
     rating_rating,
     res_config_settings,
     res_partner,

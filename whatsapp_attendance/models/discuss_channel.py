@@ -25,8 +25,28 @@ POST_INTERNAL = _PostOrigin('internal')  # notes and company messages the addon 
 class DiscussChannel(models.Model):
     _inherit = 'discuss.channel'
 
+    # A conversation with a WhatsApp customer is a channel type of its own, like Live Chat's
+    # "livechat": its own Discuss sidebar section, header actions, no internal calls.
+    channel_type = fields.Selection(selection_add=[('whatsapp', "WhatsApp Conversation")],
+                                    ondelete={'whatsapp': 'cascade'})
     whatsapp_service_id = fields.Many2one('whatsapp.service', "WhatsApp Service", readonly=True, index='btree_not_null',
                                           ondelete='set null')
+
+    def _to_store(self, store: Store):
+        """The service of a WhatsApp conversation travels with it to Discuss (header actions,
+        the customer's name and number, who attends it)."""
+        super()._to_store(store)
+        if not self.env.user._is_internal():
+            return
+        for channel in self.filtered(lambda c: c.channel_type == 'whatsapp'):
+            # sudo: whatsapp.service - a member of the conversation sees the service it belongs to
+            store.add(channel, {'whatsapp_service': channel.sudo().whatsapp_service_id._discuss_info()})
+
+    def _whatsapp_push_service(self):
+        """Tell the open Discuss of every member that the service changed (taken, transferred, finished)."""
+        for channel in self:
+            # sudo: whatsapp.service - as above
+            channel._bus_send_store(channel, {'whatsapp_service': channel.sudo().whatsapp_service_id._discuss_info()})
 
     def _whatsapp_post(self, origin, **kwargs):
         """Post in a service channel on behalf of the addon itself (``POST_INBOUND``/``POST_INTERNAL``)."""

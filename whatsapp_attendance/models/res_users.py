@@ -1,6 +1,8 @@
 from odoo import api, models
 from odoo.exceptions import UserError
 
+from odoo.addons.mail.tools.discuss import Store
+
 
 class ResUsers(models.Model):
     _inherit = 'res.users'
@@ -13,3 +15,12 @@ class ResUsers(models.Model):
             "Users are never deleted in WhatsApp Attendance: archive %(users)s instead (Action > Archive). "
             "An archived user cannot log in, and what they did stays attributed to them.",
             users=", ".join(self.mapped('name'))))
+
+    def _init_store_data(self, store: Store, /):
+        """Discuss learns whether the user attends WhatsApp customers (the WhatsApp section, the queue)."""
+        super()._init_store_data(store)
+        user = self.env.user
+        store.add({
+            'whatsapp_is_attendant': user.has_group('whatsapp_attendance.group_whatsapp_attendant'),
+            'whatsapp_is_admin': user.has_group('whatsapp_attendance.group_whatsapp_admin'),
+        })

@@ -89,6 +89,7 @@ class WhatsappMessage(models.Model):
                 'error_message': self._format_error(error),
             })
             self.service_id._notify_delivery_failure(self)
+            self._push_discuss_status()
             return 'applied'
         if STATE_RANK[status] <= STATE_RANK[current]:
             return 'ignored'
@@ -99,7 +100,41 @@ class WhatsappMessage(models.Model):
             if STATE_RANK[step] <= STATE_RANK[status] and not self[f'{step}_at']:
                 values[f'{step}_at'] = when
         self.write(values)
+        self._push_discuss_status()
         return 'applied'
+
+    def _discuss_status(self):
+        """The delivery state Discuss shows for one post (its text and files are several WhatsApp
+        messages): the least advanced of them, failed when any failed, with the reason."""
+        failed = self.filtered(lambda m: m.state == 'failed')
+        if failed:
+            return {'state': 'failed', 'error': "; ".join(filter(None, failed.mapped('error_message'))),
+                    'retryable': all(m.error_code not in NOT_RETRYABLE for m in failed), 'ids': failed.ids}
+        state = min(self.mapped('state'), key=lambda s: STATE_RANK.get(s, 0), default='queued')
+        return {'state': state, 'error': False, 'retryable': False, 'ids': self.ids}
+
+    def _push_discuss_status(self):
+        """Live ticks: the conversation's members see the new state of these messages at once."""
+        for mail_message in self.mail_message_id:
+            channel = self.env['discuss.channel'].browse(mail_message.res_id) \
+                if mail_message.model == 'discuss.channel' else None
+            if channel:
+                status = self.search([('mail_message_id', '=', mail_message.id), ('direction', '=', 'outbound')])
+                channel._bus_send_store(mail_message, {'whatsappStatus': status._discuss_status()})
+
+    def action_retry(self):
+        """Send a failed message again (Discuss's retry on a failed tick)."""
+        for message in self:
+            if message.direction != 'outbound' or message.state != 'failed':
+                continue
+            # sudo: whatsapp.service - retrying is answering the customer again: same rule
+            message.service_id.sudo()._check_can_reply(self.env.user)
+        # sudo: whatsapp.message - checked above; the bridge gets the job after commit
+        retried = self.sudo().filtered(lambda m: m.direction == 'outbound' and m.state == 'failed')
+        retried.write({'state': 'queued', 'error_code': 0, 'error_message': False})
+        retried._push_to_bridge()
+        retried._push_discuss_status()
+        return True
 
     @api.model
     def _format_error(self, error):
@@ -201,6 +236,9 @@ class WhatsappMessage(models.Model):
             self.env.ref('whatsapp_attendance.ir_cron_whatsapp_repush')._trigger()
         return messages
 
+
+# failures a retry cannot fix: outside the 24-hour window, unsupported type, not on WhatsApp
+NOT_RETRYABLE = {131047, 131051, 131026}
 
 ERROR_REASONS = {
     130429: _lt("WhatsApp is throttling this number; the message will be retried"),

@@ -58,6 +58,9 @@ class WhatsappService(models.Model):
         help="Minutes between the opening of the service and the first answer of an attendant.")
     duration = fields.Float("Duration (min)", compute='_compute_delays', store=True, aggregator='avg')
     is_mine = fields.Boolean(compute='_compute_is_mine', search='_search_is_mine')
+    last_message_preview = fields.Char("Last Message", compute='_compute_last_message_preview')
+    waiting_time = fields.Char("Waiting For", compute='_compute_waiting_time',
+                               help="How long the customer has been waiting in the queue.")
     opened_period = fields.Selection(
         [('today', "Today"), ('this_week', "This Week")], "Opened In", compute='_compute_opened_period',
         search='_search_opened_period', help="For the search filters: computed in the user's timezone.")
@@ -98,6 +101,28 @@ class WhatsappService(models.Model):
             raise UserError(self.env._("Operation not supported"))
         positive = (operator == '=') == value
         return [('user_id', '=' if positive else '!=', self.env.uid)]
+
+    def _compute_last_message_preview(self):
+        last = {}
+        if self.ids:
+            for message in self.env['whatsapp.message'].search_read(
+                    [('service_id', 'in', self.ids)], ['service_id', 'body', 'direction'], order='id desc'):
+                last.setdefault(message['service_id'][0], message)
+        for service in self:
+            message = last.get(service.id)
+            text = (message['body'] or '') if message else ''
+            service.last_message_preview = (f"↩ {text}" if message and message['direction'] == 'outbound'
+                                            else text)[:100]
+
+    def _compute_waiting_time(self):
+        now = fields.Datetime.now()
+        for service in self:
+            if service.state != 'waiting' or not service.opened_at:
+                service.waiting_time = False
+                continue
+            minutes = int((now - service.opened_at).total_seconds() // 60)
+            service.waiting_time = (self.env._("%(minutes)s min", minutes=minutes) if minutes < 120 else
+                                    self.env._("%(hours)s h", hours=minutes // 60))
 
     @api.depends('partner_id.whatsapp_phone')
     def _compute_partner_phone(self):
@@ -156,6 +181,7 @@ class WhatsappService(models.Model):
                 vals['state'] = 'in_progress'
         services = super().create(vals_list)
         services._create_channels()
+        services._notify_queue(new=services.filtered(lambda s: s.state == 'waiting'))
         return services
 
     def _create_channels(self):
@@ -164,7 +190,7 @@ class WhatsappService(models.Model):
         for service in self:
             channel = Channel.create({
                 'name': service._channel_name(),
-                'channel_type': 'group',
+                'channel_type': 'whatsapp',
                 'description': self.env._("WhatsApp conversation %(service)s with %(number)s",
                                  service=service.name, number=service.partner_id.whatsapp_phone or '-'),
                 'whatsapp_service_id': service.id,
@@ -194,20 +220,88 @@ class WhatsappService(models.Model):
     def _check_can_reply(self, user):
         """Only the assigned attendant, or an administrator, may write to the customer."""
         for service in self:
-            if service.state == 'done':
-                raise UserError(self.env._(
-                    "Service %(service)s is finished: the customer's next message opens a new service.",
-                    service=service.name))
-            if self._is_whatsapp_admin(user):
-                continue
-            if not service.user_id:
-                raise UserError(self.env._(
-                    "Service %(service)s is waiting in the queue: take it before answering the customer.",
-                    service=service.name))
-            if service.user_id != user:
-                raise UserError(self.env._(
-                    "Service %(service)s is attended by %(attendant)s: only they, or an administrator, "
-                    "can answer this customer.", service=service.name, attendant=service.user_id.name))
+            refusal = service._reply_refusal(user)
+            if refusal:
+                raise UserError(refusal)
+
+    def _reply_refusal(self, user):
+        """Why ``user`` may not write to this customer, or ``False``."""
+        self.ensure_one()
+        if self.state == 'done':
+            return self.env._("Service %(service)s is finished: the customer's next message opens a new service.",
+                              service=self.name)
+        if self._is_whatsapp_admin(user):
+            return False
+        if not self.user_id:
+            return self.env._("Service %(service)s is waiting in the queue: take it before answering the customer.",
+                              service=self.name)
+        if self.user_id != user:
+            return self.env._("Service %(service)s is attended by %(attendant)s: only they, or an administrator, "
+                              "can answer this customer.", service=self.name, attendant=self.user_id.name)
+        return False
+
+    # ------------------------------------------------------------------
+    # Discuss: the conversation header, the live queue
+    # ------------------------------------------------------------------
+
+    def _discuss_info(self):
+        """What Discuss shows of a service: its header actions and the customer (no user-specific
+        data: it is pushed to every member; rights stay checked on the server)."""
+        self.ensure_one()
+        partner = self.partner_id
+        number = partner.whatsapp_phone or ''
+        return {
+            'id': self.id,
+            'name': self.name,
+            'state': self.state,
+            'customer_id': partner.id,
+            'customer_name': partner.name,
+            'customer_number': format_international(number) if number else '',
+            'call_url': f"tel:{number}" if number else False,
+            'whatsapp_url': f"https://wa.me/{number.lstrip('+')}" if number else False,
+            'attendant_partner_id': self.user_id.partner_id.id or False,
+            'attendant_name': self.user_id.name or False,
+            'opened_at': fields.Datetime.to_string(self.opened_at),
+        }
+
+    @api.model
+    def whatsapp_queue(self):
+        """The waiting services the current user may take, oldest first (Discuss's queue section)."""
+        services = self.search([('state', '=', 'waiting')], order='opened_at, id', limit=200)
+        last = {}
+        if services:
+            messages = self.env['whatsapp.message'].search_read(
+                [('service_id', 'in', services.ids), ('direction', '=', 'inbound')], ['service_id', 'body'],
+                order='id desc')
+            for message in messages:
+                last.setdefault(message['service_id'][0], message['body'] or '')
+        return [dict(service._discuss_info(), last_message=(last.get(service.id) or '')[:120],
+                     channel_id=service.channel_id.id) for service in services]
+
+    def _notify_queue(self, new=None):
+        """Attendants' Discuss and queue views refresh; a new waiting customer also pops up."""
+        group = self.env.ref('whatsapp_attendance.group_whatsapp_attendant')
+        payload = {'changed': self.ids}
+        if new:
+            payload['new'] = [{'id': s.id, 'name': s.name, 'customer_name': s.partner_id.name,
+                               'customer_number': format_international(s.partner_id.whatsapp_phone or '')}
+                              for s in new]
+        group._bus_send('whatsapp.queue/changed', payload)
+
+    def action_log_call(self, via='phone'):
+        """The attendant called the customer from their device: say so in the conversation."""
+        self.ensure_one()
+        refusal = self._reply_refusal(self.env.user)
+        if refusal:
+            raise UserError(refusal)
+        label = self.env._("on WhatsApp") if via == 'whatsapp' else self.env._("by phone")
+        # sudo: discuss.channel - checked above: the attendant (or an administrator) logs their call
+        self.sudo().channel_id._whatsapp_post(
+            POST_INTERNAL, message_type='notification', subtype_xmlid='mail.mt_note',
+            body=self.env._("📞 %(user)s called %(customer)s %(via)s (%(number)s).", user=self.env.user.name,
+                            customer=self.partner_id.name, via=label,
+                            number=format_international(self.partner_id.whatsapp_phone or '')))
+        return True
 
     # ------------------------------------------------------------------
     # Actions
@@ -288,6 +382,8 @@ class WhatsappService(models.Model):
         if note:
             body = f"{body} {note}"
         channel._whatsapp_post(POST_INTERNAL, body=body, message_type='notification', subtype_xmlid='mail.mt_note')
+        channel._whatsapp_push_service()
+        self._notify_queue()
 
     def action_finish(self):
         for service in self:
@@ -337,6 +433,18 @@ class WhatsappService(models.Model):
                 POST_INTERNAL, body=self.env._("Service finished: %(reason)s.", reason=labels[reason]),
                 message_type='notification', subtype_xmlid='mail.mt_note')
             service._send_rating_request()
+            service._unpin_finished()
+            service.channel_id._whatsapp_push_service()
+        services._notify_queue()
+
+    def _unpin_finished(self):
+        """A finished service leaves its attendants' sidebar (the service list and the customer's
+        history still lead to it), also after a late message in it (a rating button, a thank-you)."""
+        for service in self.filtered(lambda s: s.state == 'done'):
+            members = service.channel_id.channel_member_ids
+            members.write({'unpin_dt': fields.Datetime.now()})
+            for member in members:
+                member._bus_send("discuss.channel/unpin", {"id": service.channel_id.id})
 
     def _send_rating_request(self):
         """One WhatsApp message asking the customer to rate this service (link + reply buttons)."""
@@ -394,7 +502,9 @@ class WhatsappService(models.Model):
             POST_INTERNAL,
             body=plaintext2html(text), message_type='comment', subtype_xmlid='mail.mt_comment',
             author_id=author.id if author else None)
-        return self._create_outbound_messages(mail_message, message_type=message_type, buttons=buttons)
+        messages = self._create_outbound_messages(mail_message, message_type=message_type, buttons=buttons)
+        self._unpin_finished()
+        return messages
 
     def _create_outbound_messages(self, mail_message, attendant=None, message_type=None, buttons=None):
         """``whatsapp.message`` records (queued) for a post in the service channel, pushed after commit.
@@ -484,6 +594,7 @@ class WhatsappService(models.Model):
             'reply_to_wamid': parent.wamid or False, 'wa_timestamp': when,
         })
         self.last_interaction_at = fields.Datetime.now()
+        self._unpin_finished()
         return message
 
     def _receive_reaction(self, item, partner):

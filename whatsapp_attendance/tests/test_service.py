@@ -21,7 +21,7 @@ class TestServices(WhatsappCase):
         self.assertEqual(service.state, 'waiting')
         self.assertFalse(service.user_id)
         self.assertEqual(service.channel_id.whatsapp_service_id, service)
-        self.assertEqual(service.channel_id.channel_type, 'group')
+        self.assertEqual(service.channel_id.channel_type, 'whatsapp')
         self.assertEqual(service.channel_id.name, "Maria (+55 11 92222-0001)")
         self.assertFalse(service.channel_id.channel_member_ids, "nobody attends a waiting service yet")
         service.with_user(self.attendant).action_take()

@@ -1,0 +1,79 @@
+import { threadActionsRegistry } from "@mail/core/common/thread_actions";
+
+import { ConfirmationDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
+import { browser } from "@web/core/browser/browser";
+import { _t } from "@web/core/l10n/translation";
+
+/** Service actions in the header of a WhatsApp conversation (Discuss and chat windows). */
+
+function service(component) {
+    return component.thread?.channel_type === "whatsapp" ? component.thread.whatsapp_service : undefined;
+}
+
+async function callService(component, method, args = []) {
+    const orm = component.env.services.orm;
+    return orm.call("whatsapp.service", method, [[service(component).id], ...args]);
+}
+
+threadActionsRegistry
+    .add("whatsapp-take", {
+        condition: (component) => service(component)?.state === "waiting",
+        icon: "fa fa-fw fa-hand-paper-o",
+        iconLarge: "fa fa-fw fa-lg fa-hand-paper-o",
+        name: _t("Take"),
+        async open(component) {
+            await component.env.services["whatsapp_attendance.queue"].take(service(component).id);
+        },
+        sequence: 1,
+    })
+    .add("whatsapp-call", {
+        condition: (component) => Boolean(service(component)?.call_url) && component.thread.whatsappCanAct,
+        icon: "fa fa-fw fa-phone",
+        iconLarge: "fa fa-fw fa-lg fa-phone",
+        name: _t("Call the customer (phone)"),
+        async open(component) {
+            // the attendant's own device places the call; the conversation keeps a note of it
+            browser.open(service(component).call_url, "_self");
+            await callService(component, "action_log_call", ["phone"]);
+        },
+        sequence: 2,
+    })
+    .add("whatsapp-call-whatsapp", {
+        condition: (component) => Boolean(service(component)?.whatsapp_url) && component.thread.whatsappCanAct,
+        icon: "fa fa-fw fa-whatsapp",
+        iconLarge: "fa fa-fw fa-lg fa-whatsapp",
+        name: _t("Call the customer on WhatsApp"),
+        async open(component) {
+            browser.open(service(component).whatsapp_url, "_blank");
+            await callService(component, "action_log_call", ["whatsapp"]);
+        },
+        sequence: 3,
+    })
+    .add("whatsapp-transfer", {
+        condition: (component) => component.thread?.whatsappCanAct,
+        icon: "fa fa-fw fa-exchange",
+        iconLarge: "fa fa-fw fa-lg fa-exchange",
+        name: _t("Transfer"),
+        async open(component) {
+            const action = await callService(component, "action_transfer");
+            await component.env.services.action.doAction(action);
+        },
+        sequence: 4,
+    })
+    .add("whatsapp-finish", {
+        condition: (component) => component.thread?.whatsappCanAct,
+        icon: "fa fa-fw fa-check-circle",
+        iconLarge: "fa fa-fw fa-lg fa-check-circle",
+        name: _t("Finish"),
+        open(component) {
+            const current = service(component);
+            component.env.services.dialog.add(ConfirmationDialog, {
+                title: _t("Finish %(service)s?", { service: current.name }),
+                body: _t("%(customer)s will be asked to rate the service.", { customer: current.customer_name }),
+                confirmLabel: _t("Finish"),
+                confirm: () => callService(component, "action_finish"),
+                cancel: () => {},
+            });
+        },
+        sequence: 5,
+    });
