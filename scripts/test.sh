@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
 # Runs every test of the project: lint, install checks, the addon's tests
-# against a real Odoo 18 + PostgreSQL + Redis, the bridge's and the end-to-end tests.
+# against a real Odoo 18 + PostgreSQL + Redis, the bridge's and the end-to-end tests,
+# and the bootstrap test of the set-up (tests/setup, when a local Odoo source is found).
+#
+# First it does demo.sh's set-up when something is missing (scripts/lib.sh: system
+# packages, Odoo 18 from $ODOO_REPO in a cache folder, its venv, the PostgreSQL role),
+# plus what the tests need: Chromium (Odoo's browser tests) and redis-server (the fault
+# tests start their own).
+#   scripts/test.sh [pytest args]   set up when needed, then run every test
+#   scripts/test.sh --setup-only    the set-up alone
+# WA_BOOTSTRAP_TEST: auto (default: the bootstrap stage runs when a local Odoo source is
+# found, see tests/setup/test_bootstrap.py), 1 (required), 0 (not run).
 source "$(dirname "$0")/lib.sh"
 
-find_odoo
-[ "${SKIP_REQUIREMENTS:-}" = 1 ] || install_requirements
-check_services
-command -v redis-server >/dev/null || die "redis-server not found (apt-get install redis-server): the tests start their own to stop it"
-command -v chromium >/dev/null || command -v google-chrome >/dev/null || command -v chromium-browser >/dev/null \
-    || die "no Chromium found (apt-get install chromium): Odoo's browser tests (tours) need it"
+if [ "${1:-}" = --setup-only ]; then
+    setup_base yes
+    say "Set-up for the tests complete in $((SECONDS - SETUP_STARTED)) s (Odoo: $PYTHON)"
+    exit 0
+fi
+
+if [ "${SKIP_REQUIREMENTS:-}" = 1 ]; then install_requirements() { note "SKIP_REQUIREMENTS=1: not installing"; }; fi
+setup_base yes
 "$PYTHON" -c "import websocket" 2>/dev/null || die "websocket-client is not installed (pip install -r requirements.txt)"
 
 say "Lint (ruff, pylint-odoo)"
@@ -46,10 +58,28 @@ if [ "$runner_status" -ne 0 ] || grep -qE " ERROR [^ ]+ odoo.tests.result:" "$ru
     die "the addon's tests failed under Odoo's own runner (full log: $runner_log)"
 fi
 
+say "Bootstrap test: a fresh HOME, no Odoo importable, scripts/demo.sh --setup-only twice (tests/setup)"
+bootstrap_source="${WA_BOOTSTRAP_ODOO_SOURCE:-}"
+if [ -z "$bootstrap_source" ] && [ -f "$ODOO_PKG/../requirements.txt" ] && [ -f "$ODOO_PKG/../odoo-bin" ]; then
+    bootstrap_source=$(cd "$ODOO_PKG/.." && pwd)   # the source tree of the Odoo in use
+fi
+case "${WA_BOOTSTRAP_TEST:-auto}" in
+    0) note "WA_BOOTSTRAP_TEST=0: not run" ;;
+    *)
+        if [ -z "$bootstrap_source" ] && [ "${WA_BOOTSTRAP_TEST:-auto}" = auto ]; then
+            note "no local Odoo source (the Odoo in use, $ODOO_PKG, is not a source tree; set WA_BOOTSTRAP_ODOO_SOURCE): not run"
+        else
+            (cd "$ROOT" && WA_BOOTSTRAP_TEST=1 WA_BOOTSTRAP_ODOO_SOURCE="$bootstrap_source" \
+                "$PYTHON" -m pytest -p no:cacheprovider -p no:odoo tests/setup/test_bootstrap.py -v) \
+                || die "the bootstrap test failed (tests/setup/test_bootstrap.py; logs in .run/logs/bootstrap/)"
+        fi
+        ;;
+esac
+
 say "Tests (pytest + pytest-odoo, real Odoo $ODOO_MAJOR at $ODOO_ADDONS)"
 cd "$ROOT"
 set +e
-"$PYTHON" -m pytest -p no:cacheprovider --odoo-config="$CONF" --odoo-database=wa_test --odoo-http "$@"
+env -u WA_BOOTSTRAP_TEST "$PYTHON" -m pytest -p no:cacheprovider --odoo-config="$CONF" --odoo-database=wa_test --odoo-http "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then
