@@ -329,8 +329,11 @@ class WhatsappService(models.Model):
             'name': self.env._("Transfer %(service)s", service=self.name),
             'res_model': 'whatsapp.service.transfer',
             'view_mode': 'form',
+            'views': [(False, 'form')],
             'target': 'new',
-            'context': {'default_service_id': self.id},
+            # where the transfer started (Discuss or the service form): where the attendant goes after
+            'context': {'default_service_id': self.id,
+                        'whatsapp_transfer_origin': self.env.context.get('whatsapp_transfer_origin')},
         }
 
     def _transfer(self, user, note=None):

@@ -8,3 +8,4 @@ from . import test_ui
 from . import test_ui_refusal
 from . import test_hardening
 from . import test_clickbot
+from . import test_ui_inbox

@@ -19,9 +19,11 @@ class WhatsappServiceTransfer(models.TransientModel):
         # sudo: whatsapp.service - its name, for the notification of a sender who may no longer read it
         name = service.sudo().name
         # an attendant who transferred their service may no longer read it: reloading its form
-        # would fail, so they go back to the queue; an administrator stays on the service
+        # would fail, so they go back to the queue; an administrator stays on the service, and in
+        # Discuss everybody stays where they are (the conversation leaves the sidebar)
         still_readable = bool(service.with_user(self.env.user).search_count([('id', '=', service.id)]))
-        next_action = {'type': 'ir.actions.act_window_close'} if still_readable else \
+        from_discuss = self.env.context.get('whatsapp_transfer_origin') == 'discuss'
+        next_action = {'type': 'ir.actions.act_window_close'} if still_readable or from_discuss else \
             self.env['ir.actions.act_window']._for_xml_id('whatsapp_attendance.whatsapp_service_action_queue')
         return {
             'type': 'ir.actions.client',

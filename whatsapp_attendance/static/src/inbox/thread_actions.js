@@ -10,9 +10,9 @@ function service(component) {
     return component.thread?.channel_type === "whatsapp" ? component.thread.whatsapp_service : undefined;
 }
 
-async function callService(component, method, args = []) {
+async function callService(component, method, args = [], context = {}) {
     const orm = component.env.services.orm;
-    return orm.call("whatsapp.service", method, [[service(component).id], ...args]);
+    return orm.call("whatsapp.service", method, [[service(component).id], ...args], { context });
 }
 
 threadActionsRegistry
@@ -35,6 +35,7 @@ threadActionsRegistry
             // the attendant's own device places the call; the conversation keeps a note of it
             browser.open(service(component).call_url, "_self");
             await callService(component, "action_log_call", ["phone"]);
+            await component.thread.fetchNewMessages();
         },
         sequence: 2,
     })
@@ -46,6 +47,7 @@ threadActionsRegistry
         async open(component) {
             browser.open(service(component).whatsapp_url, "_blank");
             await callService(component, "action_log_call", ["whatsapp"]);
+            await component.thread.fetchNewMessages();
         },
         sequence: 3,
     })
@@ -55,7 +57,9 @@ threadActionsRegistry
         iconLarge: "fa fa-fw fa-lg fa-exchange",
         name: _t("Transfer"),
         async open(component) {
-            const action = await callService(component, "action_transfer");
+            const action = await callService(component, "action_transfer", [], {
+                whatsapp_transfer_origin: "discuss",
+            });
             await component.env.services.action.doAction(action);
         },
         sequence: 4,

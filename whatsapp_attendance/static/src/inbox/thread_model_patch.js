@@ -18,7 +18,8 @@ patch(Thread.prototype, {
     },
     _computeDiscussAppCategory() {
         if (this.channel_type === "whatsapp") {
-            return this.appAsWhatsapp?.whatsappCategory;
+            // only the conversations the user attends: one transferred away leaves at once
+            return this.selfMember ? this.appAsWhatsapp?.whatsappCategory : undefined;
         }
         return super._computeDiscussAppCategory();
     },
