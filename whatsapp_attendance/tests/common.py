@@ -3,11 +3,14 @@ import itertools
 import json
 import os
 import uuid
+from unittest.mock import patch
 
 import redis
 
+from odoo.sql_db import TestCursor
 from odoo.tests import TransactionCase, new_test_user
 
+from odoo.addons.bus.websocket import WebsocketConnectionHandler
 from odoo.addons.whatsapp_attendance import contract
 
 REDIS_URL = os.environ.get('WA_REDIS_URL', 'redis://127.0.0.1:6379/0')
@@ -155,3 +158,18 @@ def populate_every_kind(env, account_key, attendant, colleague):
     timed_out.with_user(attendant).action_take()
     timed_out._finish('timeout')
     return {'waiting': waiting, 'in_progress': in_progress | colleague_service, 'done': rated | timed_out}
+
+
+def enable_live_bus(case_class):
+    """For browser tests about what the server pushes live (HttpCase ``setUpClass``): Odoo turns
+    the websocket off in tests unless asked (as its own ``WebsocketCase`` does), and a test cursor
+    skips post-commit hooks, where the bus notifies the browsers: run them, as a real commit does."""
+    case_class.startClassPatcher(patch.object(WebsocketConnectionHandler, "websocket_allowed", return_value=True))
+    commit = TestCursor.commit
+
+    def commit_with_postcommit(cr):
+        cr.flush()
+        cr.postcommit.run()
+        return commit(cr)
+
+    case_class.startClassPatcher(patch.object(TestCursor, 'commit', commit_with_postcommit))

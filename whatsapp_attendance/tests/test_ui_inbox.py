@@ -1,12 +1,10 @@
 import threading
 import time
-from unittest.mock import patch
 
 from odoo import api
-from odoo.sql_db import TestCursor
 from odoo.tests import HttpCase, new_test_user, tagged
 
-from odoo.addons.bus.websocket import WebsocketConnectionHandler
+from .common import enable_live_bus
 
 ACCOUNT = 'pnid-tour-inbox'
 
@@ -19,19 +17,7 @@ class TestInboxTour(HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        # the bus is what this test is about: Odoo turns the websocket off in tests unless asked
-        # (as its own WebsocketCase does)
-        cls.startClassPatcher(patch.object(WebsocketConnectionHandler, "websocket_allowed", return_value=True))
-        # and a test cursor skips post-commit hooks, where the bus notifies the browsers: run them,
-        # as a real commit does, so what the server pushes reaches the page live
-        commit = TestCursor.commit
-
-        def commit_with_postcommit(cr):
-            cr.flush()
-            cr.postcommit.run()
-            return commit(cr)
-
-        cls.startClassPatcher(patch.object(TestCursor, 'commit', commit_with_postcommit))
+        enable_live_bus(cls)  # what arrives must reach the page live
         cls.env['ir.config_parameter'].sudo().set_param('whatsapp_attendance.stream_prefix', 'test-tour-inbox:')
         cls.env['whatsapp.account'].create({'name': "Inbox tour account", 'phone_number_id': ACCOUNT})
         cls.ana = new_test_user(cls.env, login='wa_inbox_ana', name="Ana Inbox",

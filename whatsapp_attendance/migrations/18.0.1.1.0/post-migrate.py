@@ -14,7 +14,7 @@ def migrate(cr, version):
     """)
     cr.execute("""
         UPDATE discuss_channel_member m
-           SET unpin_dt = now() AT TIME ZONE 'UTC'
+           SET unpin_dt = now() AT TIME ZONE 'UTC' + interval '1 second'
           FROM discuss_channel c
           JOIN whatsapp_service s ON s.id = c.whatsapp_service_id
          WHERE m.channel_id = c.id

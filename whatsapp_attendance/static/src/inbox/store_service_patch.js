@@ -8,5 +8,8 @@ patch(Store.prototype, {
         /** set by res.users._init_store_data */
         this.whatsapp_is_attendant = false;
         this.whatsapp_is_admin = false;
+        this.whatsapp_is_supervisor = false;
+        /** the customers the user pinned (first in their WhatsApp section) */
+        this.whatsapp_favorite_partner_ids = [];
     },
 });

@@ -1,4 +1,6 @@
 import { threadActionsRegistry } from "@mail/core/common/thread_actions";
+import { WhatsappCustomerPanel } from "./customer_panel";
+import { WhatsappNoteDialog } from "./note_dialog";
 
 import { ConfirmationDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
 import { browser } from "@web/core/browser/browser";
@@ -80,4 +82,41 @@ threadActionsRegistry
             });
         },
         sequence: 5,
+    })
+    .add("whatsapp-note", {
+        condition: (component) => Boolean(service(component)) && Boolean(component.thread.selfMember),
+        icon: "fa fa-fw fa-sticky-note-o",
+        iconLarge: "fa fa-fw fa-lg fa-sticky-note-o",
+        name: _t("Internal note"),
+        open(component) {
+            component.env.services.dialog.add(WhatsappNoteDialog, {
+                onSave: (body) => callService(component, "action_post_note", [body]),
+            });
+        },
+        sequence: 6,
+    })
+    .add("whatsapp-share", {
+        condition: (component) =>
+            Boolean(service(component)) && service(component).state !== "done" && component.store.whatsapp_is_admin,
+        icon: "fa fa-fw fa-eye",
+        iconLarge: "fa fa-fw fa-lg fa-eye",
+        name: _t("Share read-only"),
+        async open(component) {
+            const action = await callService(component, "action_share_readonly");
+            await component.env.services.action.doAction(action);
+        },
+        sequence: 7,
+    })
+    .add("whatsapp-customer", {
+        component: WhatsappCustomerPanel,
+        condition: (component) =>
+            Boolean(service(component)) && (!component.props.chatWindow || component.props.chatWindow.isOpen),
+        panelOuterClass: "o-whatsapp-CustomerPanelOuter bg-inherit",
+        icon: "fa fa-fw fa-address-card-o",
+        iconLarge: "fa fa-fw fa-lg fa-address-card-o",
+        name: _t("Customer"),
+        nameActive: _t("Close the customer panel"),
+        sequence: 8,
+        sequenceGroup: 7,
+        toggle: true,
     });

@@ -3,6 +3,7 @@ import { Thread } from "@mail/core/common/thread_model";
 import { compareDatetime } from "@mail/utils/common/misc";
 import { DiscussAppCategory } from "@mail/core/public_web/discuss_app_category_model";
 
+import { _t } from "@web/core/l10n/translation";
 import { patch } from "@web/core/utils/patch";
 
 patch(Thread.prototype, {
@@ -32,7 +33,28 @@ patch(Thread.prototype, {
         if (!service || service.state === "done") {
             return false;
         }
-        return this.store.whatsapp_is_admin || service.attendant_partner_id === this.store.self?.id;
+        return this.store.whatsapp_is_admin || this.store.whatsapp_is_supervisor || service.attendant_partner_id === this.store.self?.id;
+    },
+    /** Why the current user cannot write to the customer here (shown above the composer), or "". */
+    get whatsappComposerNotice() {
+        const service = this.whatsapp_service;
+        if (!service || this.whatsappCanAct) {
+            return "";
+        }
+        if (service.state === "done") {
+            return _t("This service is finished: the customer's next message opens a new one.");
+        }
+        if (service.state === "waiting") {
+            return _t("This customer is waiting in the queue: take the service to answer.");
+        }
+        if ((service.readonly_partner_ids || []).includes(this.store.self?.id)) {
+            return _t("Shared with you read-only: only %(attendant)s answers the customer. You can add an internal note.", {
+                attendant: service.attendant_name,
+            });
+        }
+        return _t("Only %(attendant)s answers this customer. You can add an internal note.", {
+            attendant: service.attendant_name,
+        });
     },
     get canLeave() {
         // leaving a customer's conversation is a transfer or a finish, not a silent leave
@@ -41,10 +63,14 @@ patch(Thread.prototype, {
 });
 
 patch(DiscussAppCategory.prototype, {
-    /** My services: the most recent conversation first (unread counters are Discuss's own). */
+    /** My services: pinned customers first, then the most recent conversation (unread counters
+     * are Discuss's own). */
     sortThreads(t1, t2) {
         if (this.eq(this.app?.whatsappCategory)) {
-            return compareDatetime(t2.lastInterestDt, t1.lastInterestDt) || t2.id - t1.id;
+            const favorites = this.store.whatsapp_favorite_partner_ids || [];
+            const f1 = favorites.includes(t1.whatsapp_service?.customer_id) ? 1 : 0;
+            const f2 = favorites.includes(t2.whatsapp_service?.customer_id) ? 1 : 0;
+            return f2 - f1 || compareDatetime(t2.lastInterestDt, t1.lastInterestDt) || t2.id - t1.id;
         }
         return super.sortThreads(t1, t2);
     },
