@@ -41,7 +41,7 @@ def test_two_concurrent_calls_for_one_person_named_two_ways_make_one_contact(odo
         results: list = [None, None]
         start = threading.Barrier(2)
 
-        def ingest(index, batch):
+        def ingest(index, batch, results=results, start=start):
             client = OdooClient(config)  # a session of its own: two real concurrent requests
             client.authenticate()
             start.wait()
