@@ -15,6 +15,7 @@
         'data/ir_cron_data.xml',
         'views/whatsapp_message_views.xml',
         'views/whatsapp_service_views.xml',
+        'views/whatsapp_dashboard_views.xml',
         'views/whatsapp_service_transfer_views.xml',
         'views/whatsapp_account_views.xml',
         'views/whatsapp_bridge_key_views.xml',

@@ -9,4 +9,6 @@ from . import (
     whatsapp_api,
     whatsapp_message,
     whatsapp_service,
+    whatsapp_dashboard,
+    whatsapp_service_report,
 )

@@ -217,6 +217,10 @@ class WhatsappService(models.Model):
     def _is_whatsapp_admin(self, user=None):
         return (user or self.env.user).has_group('whatsapp_attendance.group_whatsapp_admin')
 
+    def _is_whatsapp_manager(self, user=None):
+        """A supervisor or an administrator: takes over, transfers, finishes and answers any service."""
+        return (user or self.env.user).has_group('whatsapp_attendance.group_whatsapp_supervisor')
+
     def _check_can_reply(self, user):
         """Only the assigned attendant, or an administrator, may write to the customer."""
         for service in self:
@@ -230,7 +234,7 @@ class WhatsappService(models.Model):
         if self.state == 'done':
             return self.env._("Service %(service)s is finished: the customer's next message opens a new service.",
                               service=self.name)
-        if self._is_whatsapp_admin(user):
+        if self._is_whatsapp_manager(user):
             return False
         if not self.user_id:
             return self.env._("Service %(service)s is waiting in the queue: take it before answering the customer.",
@@ -316,7 +320,7 @@ class WhatsappService(models.Model):
             raise UserError(self.env._("Service %(service)s is already finished.", service=service.name))
         if service.user_id == self.env.user:
             return self.action_open_discuss()
-        if service.user_id and not self._is_whatsapp_admin():
+        if service.user_id and not self._is_whatsapp_manager():
             raise UserError(self.env._("Service %(service)s was already taken by %(attendant)s.",
                               service=service.name, attendant=service.user_id.name))
         service._assign(self.env.user)
@@ -340,7 +344,7 @@ class WhatsappService(models.Model):
         self.ensure_one()
         if self.state == 'done':
             raise UserError(self.env._("Service %(service)s is finished and cannot be transferred.", service=self.name))
-        if self.user_id and self.user_id != self.env.user and not self._is_whatsapp_admin():
+        if self.user_id and self.user_id != self.env.user and not self._is_whatsapp_manager():
             raise UserError(self.env._("Only %(attendant)s or an administrator can transfer service %(service)s.",
                               attendant=self.user_id.name, service=self.name))
         if not user.has_group('whatsapp_attendance.group_whatsapp_attendant'):
@@ -392,7 +396,7 @@ class WhatsappService(models.Model):
         for service in self:
             if service.state == 'done':
                 continue
-            if not self.env.su and not self._is_whatsapp_admin() and service.user_id != self.env.user:
+            if not self.env.su and not self._is_whatsapp_manager() and service.user_id != self.env.user:
                 raise UserError(self.env._("Only the attendant of %(service)s or an administrator can finish it.",
                                   service=service.name))
         # sudo: whatsapp.service - checked above; finishing writes the service, its channel and the rating
@@ -401,9 +405,9 @@ class WhatsappService(models.Model):
 
     def action_open_discuss(self):
         self.ensure_one()
-        # sudo: discuss.channel - administrators join any conversation they open (not yet members)
+        # sudo: discuss.channel - supervisors and administrators join any conversation they open (not yet members)
         channel = self.channel_id.sudo()
-        if self._is_whatsapp_admin() and self.env.user.partner_id not in channel.channel_member_ids.partner_id:
+        if self._is_whatsapp_manager() and self.env.user.partner_id not in channel.channel_member_ids.partner_id:
             channel.add_members(partner_ids=self.env.user.partner_id.ids, post_joined_message=False)
         return {
             'type': 'ir.actions.client',
