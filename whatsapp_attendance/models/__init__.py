@@ -11,4 +11,6 @@ from . import (
     whatsapp_service,
     whatsapp_dashboard,
     whatsapp_service_report,
+    whatsapp_dashboard,
+    whatsapp_service_report,
 )

@@ -27,9 +27,11 @@ class WhatsappService(models.Model):
     def init(self):
         super().init()
         # messages in/out of a period (the dashboard) and the last message of a service (lists)
+        # (index-only scans: the count of a 90-day period reads no table row)
+        self.env.cr.execute(SQL("DROP INDEX IF EXISTS whatsapp_message_create_date_idx"))
         self.env.cr.execute(SQL(
-            "CREATE INDEX IF NOT EXISTS whatsapp_message_create_date_idx "
-            "ON whatsapp_message (create_date, direction)"))
+            "CREATE INDEX IF NOT EXISTS whatsapp_message_create_date_cov_idx "
+            "ON whatsapp_message (create_date) INCLUDE (direction, account_id)"))
         self.env.cr.execute(SQL(
             "CREATE INDEX IF NOT EXISTS whatsapp_message_service_id_id_idx ON whatsapp_message (service_id, id)"))
 
@@ -155,12 +157,14 @@ class WhatsappService(models.Model):
         """, company_sql))
         waiting = cr.dictfetchone()
         cr.execute(SQL("""
-            SELECT m.direction, count(*) AS messages, count(DISTINCT m.service_id) AS services
-              FROM whatsapp_message m JOIN whatsapp_service s ON s.id = m.service_id
-             WHERE m.create_date >= %s AND m.create_date < %s AND %s
-          GROUP BY m.direction
-        """, start, end, company_sql))
-        messages = {r['direction']: r for r in cr.dictfetchall()}
+            SELECT count(*) FILTER (WHERE m.direction = 'inbound') AS inbound,
+                   count(*) FILTER (WHERE m.direction = 'outbound') AS outbound
+              FROM whatsapp_message m
+             WHERE m.create_date >= %s AND m.create_date < %s
+               AND m.account_id IN (SELECT a.id FROM whatsapp_account a
+                                     WHERE a.company_id IS NULL OR a.company_id = ANY(%s))
+        """, start, end, companies))
+        messages = cr.dictfetchone()
         cr.execute(SQL("""
             SELECT s.user_id, count(*) FILTER (WHERE %s) AS finished, count(*) AS open
               FROM whatsapp_service s
@@ -203,10 +207,9 @@ class WhatsappService(models.Model):
             'csat_unhappy': dict(fig(row['csat_unhappy'], d_finished + [('rating_last_value', '>', 0),
                                                                          ('rating_last_value', '<', 3)]),
                                  share=share(row['csat_unhappy'])),
-            'messages_in': dict(fig(messages.get('inbound', {}).get('messages', 0), message_domain('inbound')),
-                                services=messages.get('inbound', {}).get('services', 0)),
-            'messages_out': dict(fig(messages.get('outbound', {}).get('messages', 0), message_domain('outbound')),
-                                 services=messages.get('outbound', {}).get('services', 0)),
+            # a message count: it opens the services these messages belong to
+            'messages_in': fig(messages['inbound'], message_domain('inbound')),
+            'messages_out': fig(messages['outbound'], message_domain('outbound')),
             'end_attendant': fig(row['end_attendant'], d_finished + [('end_reason', '=', 'attendant')]),
             'end_customer': fig(row['end_customer'], d_finished + [('end_reason', '=', 'customer')]),
             'end_timeout': fig(row['end_timeout'], d_finished + [('end_reason', '=', 'timeout')]),

@@ -10,3 +10,4 @@ from . import test_hardening
 from . import test_clickbot
 from . import test_ui_inbox
 from . import test_dashboard
+from . import test_ui_dashboard

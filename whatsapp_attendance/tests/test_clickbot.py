@@ -21,10 +21,13 @@ class TestClickEverywhere(HttpCase):
                                 groups='whatsapp_attendance.group_whatsapp_attendant')
         cls.bruno = new_test_user(cls.env, login='wa_click_bruno', name="Bruno Click",
                                   groups='whatsapp_attendance.group_whatsapp_attendant')
+        cls.supervisor = new_test_user(cls.env, login='wa_click_supervisor', name="Supervisor Click",
+                                       tz='America/Sao_Paulo',
+                                       groups='whatsapp_attendance.group_whatsapp_supervisor')
         cls.boss = new_test_user(cls.env, login='wa_click_admin', name="Admin Click", tz='America/Sao_Paulo',
                                  groups='whatsapp_attendance.group_whatsapp_admin')
         cls.services = populate_every_kind(cls.env, 'pnid-clickbot', cls.ana, cls.bruno)
-        for user in (cls.ana, cls.boss):
+        for user in (cls.ana, cls.supervisor, cls.boss):
             if 'tour_enabled' in user._fields:
                 user.tour_enabled = False
 
@@ -37,7 +40,17 @@ class TestClickEverywhere(HttpCase):
 
     def test_every_view_of_the_whatsapp_app_as_attendant(self):
         self.assertTrue(self.services['done'].rating_ids.filtered('consumed'), "a rated service is on the lists")
+        menus = self.env['ir.ui.menu'].with_user(self.ana)._visible_menu_ids()
+        self.assertNotIn(self.env.ref('whatsapp_attendance.menu_whatsapp_dashboard').id, menus)
+        self.assertNotIn(self.env.ref('whatsapp_attendance.menu_whatsapp_reporting').id, menus)
         self.click_everywhere('wa_click_ana')
+
+    def test_every_view_of_the_whatsapp_app_as_supervisor(self):
+        # the dashboard and the reports are among the menus the clickbot opens
+        menus = self.env['ir.ui.menu'].with_user(self.supervisor)._visible_menu_ids()
+        self.assertIn(self.env.ref('whatsapp_attendance.menu_whatsapp_dashboard').id, menus)
+        self.assertNotIn(self.env.ref('whatsapp_attendance.menu_whatsapp_config').id, menus)
+        self.click_everywhere('wa_click_supervisor')
 
     def test_every_view_of_the_whatsapp_app_as_administrator(self):
         self.click_everywhere('wa_click_admin')

@@ -91,9 +91,6 @@ class TestDashboard(WhatsappCase):
                         'csat_neutral', 'csat_unhappy', 'end_attendant', 'end_customer', 'end_timeout'):
                 figure = data['figures'][key]
                 self.assertEqual(Service.search_count(figure['domain']), figure['value'], key)
-            for key in ('messages_in', 'messages_out'):
-                figure = data['figures'][key]
-                self.assertEqual(Service.search_count(figure['domain']), figure['services'], key)
             for attendant in data['attendants']:
                 for key in ('finished', 'open'):
                     self.assertEqual(Service.search_count(attendant[key]['domain']), attendant[key]['value'],
@@ -122,6 +119,8 @@ class TestDashboard(WhatsappCase):
         self.assertEqual(data['figures']['csat_happy']['share'], 100.0)
         self.assertEqual((v['end_attendant'], v['end_customer'], v['end_timeout']), (1, 0, 0))
         self.assertEqual((v['messages_in'], v['messages_out']), (3, 1), "E's 02:55 UTC message is yesterday")
+        self.assertEqual(self.names(data['figures']['messages_in']['domain']), {"Customer B", "Customer C"})
+        self.assertEqual(self.names(data['figures']['messages_out']['domain']), {"Customer B"})
         self.assertEqual(self.per_attendant(data), {"Ana": (1, 2), "Bruno": (0, 1), "Not assigned": (0, 1)})
         series = data['series']
         self.assertEqual(series['unit'], 'hour')

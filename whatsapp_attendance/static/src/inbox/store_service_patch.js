@@ -10,6 +10,7 @@ patch(Store.prototype, {
         this.whatsapp_is_admin = false;
         this.whatsapp_is_supervisor = false;
         this.whatsapp_is_supervisor = false;
+        this.whatsapp_is_supervisor = false;
         /** the customers the user pinned (first in their WhatsApp section) */
         this.whatsapp_favorite_partner_ids = [];
     },
