@@ -18,7 +18,7 @@ Each stream entry has one field, ``payload``: a JSON document (UTF-8).
 
 * ``wa:in``      raw provider events (bridge internal: webhook bodies, session events)
 * ``wa:out``     outbound jobs, appended by Odoo **after commit** (``OutboundJob``)
-* ``wa:control`` session commands from Odoo (``ControlCommand``)
+* ``wa:control`` session and template commands from Odoo (``ControlCommand``)
 * ``wa:dead``    events that could not be processed, with the reason
 
 A deployment may prefix every stream name (``stream_name('wa:out', 'acme:')``)
@@ -38,7 +38,20 @@ belongs to the *WhatsApp Bridge* group.  Methods (``API_METHODS``):
 * ``report_session_state(SessionState)`` -> ``{account_id, state}``
 * ``read_attachment({"v": 1, "message_id": int})`` -> ``{message_id, filename,
   mimetype, data}`` (``data`` is base64)
-* ``contract_info()`` -> ``{version, streams, methods}``
+* ``report_template_states([TemplateState, ...])`` -> ``[{name, language, template_id, result}]``
+  with result ``applied`` | ``ignored`` (same state) | ``unknown`` (no such template in Odoo)
+* ``contract_info()`` -> ``{version, streams, methods, features}``
+
+Additions within version 1
+--------------------------
+Version 1 grew without a bump: every payload valid before is still valid and means the same.
+What was added is announced in ``contract_info()["features"]`` (``CONTRACT_FEATURES``), so a
+bridge can tell whether the addon it talks to knows it:
+
+* ``templates``: WhatsApp message templates.  The ``wa:out`` job type ``template``
+  (``OutboundJob.template``), the ``wa:control`` commands ``template_submit`` (with
+  ``ControlCommand.template``, a ``TemplateDefinition``) and ``template_sync``, and the
+  JSON-RPC method ``report_template_states``.
 
 Every batch is validated as a whole before anything is written: one bad item
 fails the call with an error naming the item and field (``messages[3].from.wa_id:
@@ -75,18 +88,40 @@ API_METHODS = (
     "report_session_state",
     "read_attachment",
     "contract_info",
+    "report_template_states",
 )
+CONTRACT_FEATURES = ("templates",)
 
 MESSAGE_TYPES = (
     "text", "image", "audio", "video", "document", "sticker", "location",
     "contacts", "reaction", "interactive", "unsupported", "system",
 )
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
-OUTBOUND_TYPES = ("text", "image", "audio", "video", "document", "interactive")
+OUTBOUND_TYPES = ("text", "image", "audio", "video", "document", "interactive", "template")
 STATUS_VALUES = ("sent", "delivered", "read", "failed")
 SEND_RESULT_STATES = ("sent", "failed")
 SESSION_STATES = ("disconnected", "pairing", "connected", "logged_out", "error")
-CONTROL_COMMANDS = ("start", "stop", "logout")
+CONTROL_COMMANDS = ("start", "stop", "logout", "template_submit", "template_sync")
+
+# WhatsApp message templates (Meta's rules: lowercase names, language codes like pt_BR).
+TEMPLATE_CATEGORIES = ("marketing", "utility", "authentication")
+# Meta's statuses, lowercase; "error": the bridge could not submit it (the reason says why)
+TEMPLATE_STATES = ("pending", "approved", "rejected", "disabled", "paused", "error")
+TEMPLATE_HEADER_FORMATS = ("text", "image", "document", "video")
+TEMPLATE_LIMITS = {
+    "name": 512,       # template name
+    "body": 1024,      # body text, with its {{n}} placeholders
+    "header": 60,      # text header
+    "button": 25,      # quick-reply button text
+    "buttons": 3,      # quick-reply buttons per template (this product's choice; Meta allows more)
+    "parameter": 1024,  # one filled parameter
+    "parameters": 20,  # parameters per body
+    "url": 2048,       # header media link
+    "reason": 2048,    # rejection reason
+}
+_TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2}|_[A-Za-z]{4})?$")
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 # Reply buttons of the rating request: id = "rate:<rating access token>:<score>".
 # The reply carries its own token, so a late reply lands on its own service.
@@ -460,7 +495,19 @@ def validate_outbound_job(job, path="job"):
          "to": {"wa_id": "5511987654321", "user_id": null},
          "type": "text", "text": "Hello!", "reply_to": "wamid.X" | null,
          "attachment": {"id": 7, "filename": "a.ogg", "mimetype": "audio/ogg", "voice": true} | null,
-         "buttons": [{"id": "rate:<token>:5", "title": "Satisfied"}] | null}
+         "buttons": [{"id": "rate:<token>:5", "title": "Satisfied"}] | null,
+         "template": TemplateMessage | null}                      # type "template" only
+
+    TemplateMessage (a template the customer can get outside the 24-hour window)::
+
+        {"name": "order_update", "language": "pt_BR",
+         "header": {"format": "text", "parameters": ["#123"]}            # filled {{n}} of a text header
+                 | {"format": "image"|"document"|"video", "link": "https://...", "filename": "a.pdf"}
+                 | null,
+         "body_parameters": ["Maria", "WA/0042"],                       # {{1}}, {{2}}, ... in order
+         "button_payloads": ["rate:<token>:5", "rate:<token>:3", ...]}  # per quick-reply button, in order
+
+    ``text`` is optional for a template: the rendered body, for logs and the conversation.
     """
     _obj(job, path)
     _version(job, path)
@@ -475,6 +522,9 @@ def validate_outbound_job(job, path="job"):
     jtype = _choice(job, "type", path, OUTBOUND_TYPES)
     if jtype in ("text", "interactive"):
         _str(job, "text", path)
+    elif jtype == "template":
+        _str(job, "text", path, required=False, allow_empty=True, max_len=LIMITS["text"])
+        validate_template_message(job.get("template"), f"{path}.template")
     else:
         att = _obj(job.get("attachment"), f"{path}.attachment")
         _int(att, "id", f"{path}.attachment", minimum=1)
@@ -491,12 +541,146 @@ def validate_outbound_job(job, path="job"):
 
 
 def validate_control_command(command, path="command"):
-    """ControlCommand (stream ``wa:control``): ``{"v": 1, "account": "...", "command": "start"}``"""
+    """ControlCommand (stream ``wa:control``)::
+
+        {"v": 1, "account": "...", "command": "start"}                    # session: start, stop, logout
+        {"v": 1, "account": "...", "command": "template_submit", "template": TemplateDefinition}
+        {"v": 1, "account": "...", "command": "template_sync"}            # report every template's state
+    """
     _obj(command, path)
     _version(command, path)
     _str(command, "account", path, max_len=64)
-    _choice(command, "command", path, CONTROL_COMMANDS)
+    name = _choice(command, "command", path, CONTROL_COMMANDS)
+    if name == "template_submit":
+        validate_template_definition(command.get("template"), f"{path}.template")
     return command
+
+
+def _template_name(d, key, path):
+    name = _str(d, key, path, max_len=TEMPLATE_LIMITS["name"])
+    if not _TEMPLATE_NAME.match(name):
+        raise ContractError(f"{path}.{key}", f"lowercase letters, digits and underscores only, got {_show(name)}")
+    return name
+
+
+def _language(d, key, path):
+    code = _str(d, key, path, max_len=16)
+    if not _LANGUAGE.match(code):
+        raise ContractError(f"{path}.{key}", f"expected a language code like pt_BR or en_US, got {_show(code)}")
+    return code
+
+
+def template_placeholders(text):
+    """The ``{{n}}`` numbers of a template text, in order of appearance (``"Hi {{1}}"`` -> ``[1]``).
+
+    Raises ``ContractError`` (path ``text``) for a placeholder that is not a positive number."""
+    numbers = []
+    for match in _PLACEHOLDER.finditer(text or ""):
+        token = match.group(1)
+        if not token.isdigit() or int(token) < 1:
+            raise ContractError("text", f"placeholder {{{{{token}}}}} is not {{{{1}}}}, {{{{2}}}}, ...")
+        numbers.append(int(token))
+    return numbers
+
+
+def _placeholders(text, path):
+    try:
+        numbers = template_placeholders(text)
+    except ContractError as error:
+        raise ContractError(path, error.problem) from None
+    distinct = sorted(set(numbers))
+    if distinct != list(range(1, len(distinct) + 1)):
+        raise ContractError(path, f"placeholders must be {{{{1}}}} to {{{{{len(distinct)}}}}} without gaps, "
+                                  f"got {', '.join(map(str, distinct))}")
+    return len(distinct)
+
+
+def validate_template_definition(template, path="template"):
+    """TemplateDefinition (``template_submit``), what Odoo asks WhatsApp to approve::
+
+        {"template_id": 7, "name": "order_update", "language": "pt_BR", "category": "utility",
+         "body": "Hello {{1}}, your service {{2}} ...", "body_examples": ["Maria", "WA/0042"],
+         "header": {"format": "text", "text": "Your order"}
+                 | {"format": "image"|"document"|"video", "link": "https://..."} | null,
+         "buttons": ["Yes", "No"]}                                       # quick replies, at most 3
+
+    ``template_id`` is Odoo's id, echoed back in TemplateState.  Limits: body 1024 characters,
+    text header 60, button 25.
+    """
+    _obj(template, path)
+    _int(template, "template_id", path, minimum=1)
+    _template_name(template, "name", path)
+    _language(template, "language", path)
+    _choice(template, "category", path, TEMPLATE_CATEGORIES)
+    body = _str(template, "body", path, max_len=TEMPLATE_LIMITS["body"])
+    count = _placeholders(body, f"{path}.body")
+    examples = _strings(template, "body_examples", path, TEMPLATE_LIMITS["parameters"], TEMPLATE_LIMITS["parameter"])
+    if count and len(examples or ()) != count:
+        raise ContractError(f"{path}.body_examples", f"expected {count} examples, one per placeholder")
+    header = template.get("header")
+    if header is not None:
+        hpath = f"{path}.header"
+        _obj(header, hpath)
+        fmt = _choice(header, "format", hpath, TEMPLATE_HEADER_FORMATS)
+        if fmt == "text":
+            _str(header, "text", hpath, max_len=TEMPLATE_LIMITS["header"])
+        else:
+            _str(header, "link", hpath, max_len=TEMPLATE_LIMITS["url"])
+    buttons = _strings(template, "buttons", path, TEMPLATE_LIMITS["buttons"], TEMPLATE_LIMITS["button"])
+    for i, text in enumerate(buttons or ()):
+        if not text.strip():
+            raise ContractError(f"{path}.buttons[{i}]", "must not be empty")
+    return template
+
+
+def validate_template_message(template, path="template"):
+    """TemplateMessage (``OutboundJob.template``), see ``validate_outbound_job``."""
+    _obj(template, path)
+    _template_name(template, "name", path)
+    _language(template, "language", path)
+    header = template.get("header")
+    if header is not None:
+        hpath = f"{path}.header"
+        _obj(header, hpath)
+        fmt = _choice(header, "format", hpath, TEMPLATE_HEADER_FORMATS)
+        if fmt == "text":
+            _strings(header, "parameters", hpath, 1, TEMPLATE_LIMITS["header"])
+        else:
+            _str(header, "link", hpath, max_len=TEMPLATE_LIMITS["url"])
+            _str(header, "filename", hpath, required=False, max_len=LIMITS["name"])
+    params = _strings(template, "body_parameters", path, TEMPLATE_LIMITS["parameters"], TEMPLATE_LIMITS["parameter"])
+    for i, value in enumerate(params or ()):
+        if not value.strip():
+            # WhatsApp refuses an empty parameter (131008): Odoo fills in a dash instead
+            raise ContractError(f"{path}.body_parameters[{i}]", "must not be empty")
+    payloads = _strings(template, "button_payloads", path, TEMPLATE_LIMITS["buttons"], 256)
+    for i, value in enumerate(payloads or ()):
+        if not value.strip():
+            raise ContractError(f"{path}.button_payloads[{i}]", "must not be empty")
+    return template
+
+
+def validate_template_state(state, path="state"):
+    """TemplateState (``report_template_states``), what WhatsApp says of a template::
+
+        {"v": 1, "account": "<phone_number_id>", "name": "order_update", "language": "pt_BR",
+         "status": "approved", "template_id": 7 | null, "wa_template_id": "594425479261596" | null,
+         "reason": "INVALID_FORMAT" | null}
+
+    ``status``: pending, approved, rejected, disabled, paused, or error (the bridge could not
+    submit it; ``reason`` says why).  ``template_id`` is Odoo's id when the bridge knows it (the
+    answer to a submit); a sync names templates by account, name and language.
+    """
+    _obj(state, path)
+    _version(state, path)
+    _str(state, "account", path, max_len=64)
+    _template_name(state, "name", path)
+    _language(state, "language", path)
+    _choice(state, "status", path, TEMPLATE_STATES)
+    _int(state, "template_id", path, required=False, minimum=1)
+    _str(state, "wa_template_id", path, required=False, max_len=64)
+    _str(state, "reason", path, required=False, allow_empty=True, max_len=TEMPLATE_LIMITS["reason"])
+    return state
 
 
 def validate_batch(items, name, validator):
@@ -512,4 +696,5 @@ def contract_info() -> dict:
         "version": CONTRACT_VERSION,
         "streams": list(STREAMS),
         "methods": list(API_METHODS),
+        "features": list(CONTRACT_FEATURES),
     }

@@ -242,6 +242,10 @@ class OdooClient:
         contract.validate_session_state(state)
         return self.call("report_session_state", state)
 
+    def report_template_states(self, states: list[dict]) -> list[dict]:
+        contract.validate_batch(states, "states", contract.validate_template_state)
+        return self.call("report_template_states", states)
+
     def read_attachment(self, message_id: int) -> dict:
         return self.call("read_attachment", {"v": contract.CONTRACT_VERSION, "message_id": message_id})
 

@@ -83,6 +83,7 @@ class DiscussChannel(models.Model):
         outbound = bool(service) and message_type == 'comment' and not trusted
         if outbound:
             service._check_can_reply(self.env.user)
+            service._check_window_open()  # outside the 24-hour window: only a template (composer's picker)
         message = super().message_post(message_type=message_type, **kwargs)
         if outbound:
             service._create_outbound_messages(message, attendant=self.env.user)

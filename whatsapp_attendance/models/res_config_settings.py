@@ -14,6 +14,12 @@ class ResConfigSettings(models.TransientModel):
         "Rating Request", config_parameter='whatsapp_attendance.rating_text',
         help="Sent when a service finishes. Placeholders: {name} (customer), {link} (rating page), {service}. "
              "Empty: the built-in text, in the customer's language.")
+    whatsapp_rating_template_id = fields.Many2one(
+        'whatsapp.template', "Rating Request Template", config_parameter='whatsapp_attendance.rating_template_id',
+        domain="[('state', '=', 'approved')]",
+        help="Sent instead of the rating request when the customer last wrote more than 24 hours ago (WhatsApp "
+             "then only takes an approved template). Its quick-reply buttons, in order, rate 5, 3 and 1; a "
+             "variable filled with the rating page link gets the link.")
     whatsapp_redis_url = fields.Char(
         "Redis URL", config_parameter='whatsapp_attendance.redis_url',
         default=lambda self: self.env['whatsapp.message']._default_redis_url(),

@@ -269,3 +269,39 @@ class WhatsappApi(models.AbstractModel):
             'mimetype': attachment.mimetype,
             'data': attachment.datas.decode() if attachment.datas else '',
         }
+
+    # ------------------------------------------------------------------
+    # Templates
+    # ------------------------------------------------------------------
+
+    @api.model
+    def report_template_states(self, states):
+        """What WhatsApp says of templates (the answer to a submit, or a sync); return
+        ``[{name, language, template_id, result}]`` (applied, ignored, unknown)."""
+        this = self._check_bridge_access()
+        this._validate(states, 'states', contract.validate_template_state)
+        accounts = this._accounts_for(states, 'states')
+        Template = this.env['whatsapp.template'].with_context(active_test=False)
+        found = []
+        for index, item in enumerate(states):
+            account = accounts[item['account']]
+            if item.get('template_id'):
+                template = Template.browse(item['template_id']).exists()
+                if not template or template.account_id != account or template.name != item['name'] \
+                        or template.language != item['language']:
+                    path = f"states[{index}].template_id"
+                    raise ValidationError(self.env._(
+                        "%(path)s: no template %(name)s (%(language)s) of this account has id %(id)s",
+                        path=path, name=item['name'], language=item['language'], id=item['template_id']))
+            else:
+                template = Template.search([('account_id', '=', account.id), ('name', '=', item['name']),
+                                            ('language', '=', item['language'])], limit=1)
+            found.append(template)
+        results = []
+        for item, template in zip(states, found, strict=True):
+            result = template._apply_template_state(item['status'], reason=item.get('reason'),
+                                                    wa_template_id=item.get('wa_template_id')) \
+                if template else 'unknown'
+            results.append({'name': item['name'], 'language': item['language'],
+                            'template_id': template.id or False, 'result': result})
+        return results

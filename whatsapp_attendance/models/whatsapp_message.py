@@ -42,8 +42,10 @@ class WhatsappMessage(models.Model):
         ('text', "Text"), ('image', "Image"), ('audio', "Audio"), ('video', "Video"),
         ('document', "Document"), ('sticker', "Sticker"), ('location', "Location"),
         ('contacts', "Contacts"), ('reaction', "Reaction"), ('interactive', "Interactive reply"),
-        ('unsupported', "Unsupported"), ('system', "System"),
+        ('unsupported', "Unsupported"), ('system', "System"), ('template', "Template"),
     ], "Type", required=True, readonly=True, default='text')
+    template_id = fields.Many2one('whatsapp.template', "Template", readonly=True, ondelete='set null')
+    template_message = fields.Json(readonly=True, help="The filled template sent (contract TemplateMessage).")
     body = fields.Text(readonly=True)
     attachment_id = fields.Many2one('ir.attachment', readonly=True, ondelete='set null')
     is_voice = fields.Boolean("Voice Note", readonly=True)
@@ -129,6 +131,9 @@ class WhatsappMessage(models.Model):
                 continue
             # sudo: whatsapp.service - retrying is answering the customer again: same rule
             message.service_id.sudo()._check_can_reply(self.env.user)
+            if message.message_type != 'template':
+                # sudo: whatsapp.service - as above; a free-form message needs the 24-hour window
+                message.service_id.sudo()._check_window_open()
         # sudo: whatsapp.message - checked above; the bridge gets the job after commit
         retried = self.sudo().filtered(lambda m: m.direction == 'outbound' and m.state == 'failed')
         retried.write({'state': 'queued', 'error_code': 0, 'error_message': False})
@@ -164,6 +169,8 @@ class WhatsappMessage(models.Model):
             'attachment': None,
             'buttons': self.buttons or None,
         }
+        if self.message_type == 'template':
+            payload['template'] = self.template_message
         if self.attachment_id:
             payload['attachment'] = {
                 'id': self.attachment_id.id,

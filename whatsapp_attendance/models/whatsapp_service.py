@@ -18,6 +18,7 @@ _logger = logging.getLogger(__name__)
 
 DEFAULT_IDLE_TIMEOUT = 30  # minutes
 DEFAULT_FINISH_KEYWORDS = "#end,#fim"
+WINDOW = timedelta(hours=24)  # WhatsApp's customer service window
 
 
 class WhatsappService(models.Model):
@@ -66,6 +67,14 @@ class WhatsappService(models.Model):
         search='_search_opened_period', help="For the search filters: computed in the user's timezone.")
     # the last rating of an unrated service is 0: averaging or summing it means nothing (no measure)
     rating_last_value = fields.Float(aggregator=None)
+    # the 24-hour customer service window of the Cloud API: free-form messages only within 24 hours
+    # of the customer's last message; after that, only an approved template
+    last_inbound_at = fields.Datetime(
+        "Customer Last Wrote", readonly=True, copy=False,
+        help="When Odoo received the customer's last message: WhatsApp takes free-form messages for "
+             "24 hours after it.")
+    window_open = fields.Boolean("24-Hour Window Open", compute='_compute_window')
+    window_closes_at = fields.Datetime("24-Hour Window Closes", compute='_compute_window')
 
     def init(self):
         # At most one open service per customer and account, even under concurrent ingestion.
@@ -270,6 +279,11 @@ class WhatsappService(models.Model):
             'attendant_partner_id': self.user_id.partner_id.id or False,
             'attendant_name': self.user_id.name or False,
             'opened_at': fields.Datetime.to_string(self.opened_at),
+            # the 24-hour window (Cloud API only; a WhatsApp Web number has none)
+            'has_window': self.account_id.provider == 'cloud_api',
+            'window_open': self._window_open(),
+            'window_closes_at': fields.Datetime.to_string(self._window_closes_at()),
+            'last_inbound_at': fields.Datetime.to_string(self.last_inbound_at),
         }
 
     @api.model
@@ -477,8 +491,10 @@ class WhatsappService(models.Model):
             {'id': contract.rating_button_id(token, 3), 'title': lang_env._("😐 Okay")},
             {'id': contract.rating_button_id(token, 1), 'title': lang_env._("😞 Dissatisfied")},
         ]
+        # outside the 24-hour window, the approved template of Settings asks instead
         service._post_outbound(text, message_type='interactive', buttons=buttons,
-                               author=self.env.ref('base.partner_root'))
+                               author=self.env.ref('base.partner_root'), template=service._rating_template(),
+                               template_values={'rating_link': link, 'rating_token': token})
 
     def _apply_rating_button(self, token, score):
         """The customer pressed a rating button: rate (keeping any feedback they wrote on the
@@ -506,9 +522,22 @@ class WhatsappService(models.Model):
     # Messages
     # ------------------------------------------------------------------
 
-    def _post_outbound(self, text, message_type='text', buttons=None, author=None):
-        """Post a message of the company (not of an attendant) to the customer (runs as superuser)."""
+    def _post_outbound(self, text, message_type='text', buttons=None, author=None, template=None,
+                       template_values=None):
+        """Post a message of the company (not of an attendant) to the customer (runs as superuser).
+
+        Outside the 24-hour window WhatsApp only takes an approved template: ``template`` is sent
+        instead when given (filled with ``template_values`` too); without one the message goes as it
+        is (WhatsApp refuses it) and a note in the conversation says why."""
         self.ensure_one()
+        if not self._window_open():
+            if template and template.state == 'approved' and template.account_id == self.account_id:
+                return self._post_template(template, extra=template_values, author=author)
+            self.channel_id._whatsapp_post(
+                POST_INTERNAL, message_type='notification', subtype_xmlid='mail.mt_note',
+                body=self.env._("⚠️ %(reason)s The message below could not be sent as it is: the 24-hour window is "
+                                "closed and no approved template is set for it (WhatsApp settings).",
+                                reason=self._window_refusal()))
         mail_message = self.channel_id._whatsapp_post(
             POST_INTERNAL,
             body=plaintext2html(text), message_type='comment', subtype_xmlid='mail.mt_comment',
@@ -517,7 +546,8 @@ class WhatsappService(models.Model):
         self._unpin_finished()
         return messages
 
-    def _create_outbound_messages(self, mail_message, attendant=None, message_type=None, buttons=None):
+    def _create_outbound_messages(self, mail_message, attendant=None, message_type=None, buttons=None,
+                                  template=None, template_message=None):
         """``whatsapp.message`` records (queued) for a post in the service channel, pushed after commit.
 
         ``attendant`` is the user who wrote it; none for messages of the company (rating request).
@@ -536,7 +566,8 @@ class WhatsappService(models.Model):
         vals_list = []
         if text:
             vals_list.append(dict(common, message_type=message_type or 'text', body=text, buttons=buttons,
-                                  reply_to_wamid=reply_to))
+                                  reply_to_wamid=reply_to, template_id=template.id if template else False,
+                                  template_message=template_message or False))
         for attachment in mail_message.attachment_ids:
             vals_list.append(dict(common, message_type=_media_type(attachment.mimetype),
                                   attachment_id=attachment.id, is_voice=bool(attachment.voice_ids),
@@ -605,6 +636,11 @@ class WhatsappService(models.Model):
             'reply_to_wamid': parent.wamid or False, 'wa_timestamp': when,
         })
         self.last_interaction_at = fields.Datetime.now()
+        if item['type'] != 'system':  # a number change is WhatsApp's message, not the customer's
+            was_open = self._window_open()
+            self.last_inbound_at = fields.Datetime.now()
+            if not was_open:
+                channel._whatsapp_push_service()  # the composer's "window closed" banner goes away
         self._unpin_finished()
         return message
 
@@ -624,6 +660,113 @@ class WhatsappService(models.Model):
         if emoji:
             mail_message._message_reaction(emoji, 'add', partner, self.env['mail.guest'])
         return mail_message
+
+    # ------------------------------------------------------------------
+    # The 24-hour window and templates
+    # ------------------------------------------------------------------
+
+    def _window_closes_at(self):
+        self.ensure_one()
+        return self.last_inbound_at + WINDOW if self.last_inbound_at else False
+
+    def _window_open(self):
+        """Whether WhatsApp takes a free-form message for this customer now (a WhatsApp Web number
+        has no window)."""
+        self.ensure_one()
+        if self.account_id.provider != 'cloud_api':
+            return True
+        closes_at = self._window_closes_at()
+        return bool(closes_at) and fields.Datetime.now() < closes_at
+
+    def _compute_window(self):
+        for service in self:
+            service.window_open = service._window_open()
+            service.window_closes_at = service._window_closes_at()
+
+    def _window_refusal(self):
+        """Why only a template may go to this customer now, or ``False``."""
+        self.ensure_one()
+        if self._window_open():
+            return False
+        if not self.last_inbound_at:
+            return self.env._("The customer has not written in the last 24 hours: WhatsApp only lets you send "
+                              "an approved template.")
+        hours = int((fields.Datetime.now() - self.last_inbound_at).total_seconds() // 3600)
+        if hours >= 48:
+            return self.env._("The customer last wrote %(days)s days ago: WhatsApp only lets you send an "
+                              "approved template.", days=hours // 24)
+        return self.env._("The customer last wrote %(hours)s hours ago: WhatsApp only lets you send an "
+                          "approved template.", hours=hours)
+
+    def _check_window_open(self):
+        """A free-form message outside the 24-hour window is refused here, with the reason, rather
+        than by WhatsApp after the fact."""
+        for service in self:
+            refusal = service._window_refusal()
+            if refusal:
+                raise UserError(refusal)
+
+    def _rating_template(self):
+        """The approved template of Settings that asks for the rating outside the window, if any."""
+        self.ensure_one()
+        template_id = get_param(self.env, 'rating_template_id')
+        template = self.env['whatsapp.template'].browse(int(template_id)).exists() \
+            if template_id and str(template_id).isdigit() else self.env['whatsapp.template']
+        return template.filtered(lambda t: t.state == 'approved' and t.account_id == self.account_id)
+
+    def _rating_link(self):
+        self.ensure_one()
+        token = self._rating_get_access_token(self.partner_id)
+        return f"{(get_param(self.env, 'web.base.url') or '').rstrip('/')}/rate/{token}/5"
+
+    def _post_template(self, template, extra=None, author=None, attendant=None):
+        """Post ``template``, filled for this service, in the conversation and queue it for WhatsApp
+        (runs as superuser: the callers checked who may write)."""
+        self.ensure_one()
+        text, message = template._render(self, extra)
+        mail_message = self.channel_id._whatsapp_post(
+            POST_INTERNAL, body=plaintext2html(text), message_type='comment', subtype_xmlid='mail.mt_comment',
+            author_id=author.id if author else None)
+        messages = self._create_outbound_messages(mail_message, attendant=attendant, message_type='template',
+                                                  template=template, template_message=message)
+        self._unpin_finished()
+        return messages
+
+    def whatsapp_templates(self):
+        """The approved templates the current user may send to this customer (the customer's language
+        first), each with its text filled for this service: Discuss's template picker."""
+        self.ensure_one()
+        templates = self.env['whatsapp.template']._for_service(self)
+        # sudo: whatsapp.service - the preview reads the customer and the attendant of a service the
+        # user reads
+        service = self.sudo()
+        preview_values = {'attendant_name': self.env.user.name, 'rating_link': self.env._("(rating page link)")}
+        return [{
+            'id': template.id,
+            'name': template.name,
+            'language': template.language,
+            'language_name': dict(template._fields['language']._description_selection(self.env))[template.language],
+            'category': template.category,
+            'header': template.header_text if template.header_type == 'text' else False,
+            'preview': template._fill(template.body, template._values_for(service, preview_values)),
+            'buttons': template.button_ids.sorted('sequence').mapped('name'),
+        } for template in templates]
+
+    def action_send_template(self, template_id):
+        """The attendant sends an approved template (the way to write after the 24-hour window)."""
+        self.ensure_one()
+        refusal = self._reply_refusal(self.env.user)
+        if refusal:
+            raise UserError(refusal)
+        # attendants read approved templates only (record rule)
+        template = self.env['whatsapp.template'].browse(int(template_id)).exists()
+        if not template or template.state != 'approved' or template.account_id != self.account_id:
+            raise UserError(self.env._("This template is not approved for %(account)s: choose another one.",
+                                       account=self.account_id.name))
+        # sudo: whatsapp.service, whatsapp.template - checked above: the attendant writes to their customer
+        messages = self.sudo()._post_template(template.sudo(), extra={'attendant_name': self.env.user.name},
+                                              author=self.env.user.partner_id, attendant=self.env.user)
+        return messages.mail_message_id.id
 
     @api.model
     def _finish_keywords(self):

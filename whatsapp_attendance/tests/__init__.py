@@ -9,5 +9,6 @@ from . import test_ui_refusal
 from . import test_hardening
 from . import test_clickbot
 from . import test_ui_inbox
+from . import test_templates
 from . import test_dashboard
 from . import test_ui_dashboard
