@@ -18,7 +18,6 @@
         'views/whatsapp_message_views.xml',
         'views/whatsapp_service_views.xml',
         'views/whatsapp_dashboard_views.xml',
-        'views/whatsapp_dashboard_views.xml',
         'views/whatsapp_service_transfer_views.xml',
         'views/whatsapp_account_views.xml',
         'views/whatsapp_template_views.xml',

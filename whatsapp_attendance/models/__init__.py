@@ -14,6 +14,4 @@ from . import (
     whatsapp_template_variable,
     whatsapp_dashboard,
     whatsapp_service_report,
-    whatsapp_dashboard,
-    whatsapp_service_report,
 )

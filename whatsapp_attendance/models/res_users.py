@@ -24,5 +24,4 @@ class ResUsers(models.Model):
             'whatsapp_is_attendant': user.has_group('whatsapp_attendance.group_whatsapp_attendant'),
             'whatsapp_is_admin': user.has_group('whatsapp_attendance.group_whatsapp_admin'),
             'whatsapp_is_supervisor': user.has_group('whatsapp_attendance.group_whatsapp_supervisor'),
-            'whatsapp_is_supervisor': user.has_group('whatsapp_attendance.group_whatsapp_supervisor'),
         })

@@ -230,10 +230,6 @@ class WhatsappService(models.Model):
         """A supervisor or an administrator: takes over, transfers, finishes and answers any service."""
         return (user or self.env.user).has_group('whatsapp_attendance.group_whatsapp_supervisor')
 
-    def _is_whatsapp_manager(self, user=None):
-        """A supervisor or an administrator: takes over, transfers, finishes and answers any service."""
-        return (user or self.env.user).has_group('whatsapp_attendance.group_whatsapp_supervisor')
-
     def _check_can_reply(self, user):
         """Only the assigned attendant, or an administrator, may write to the customer."""
         for service in self:

@@ -9,8 +9,6 @@ patch(Store.prototype, {
         this.whatsapp_is_attendant = false;
         this.whatsapp_is_admin = false;
         this.whatsapp_is_supervisor = false;
-        this.whatsapp_is_supervisor = false;
-        this.whatsapp_is_supervisor = false;
         /** the customers the user pinned (first in their WhatsApp section) */
         this.whatsapp_favorite_partner_ids = [];
     },
