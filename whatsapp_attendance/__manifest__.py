@@ -19,6 +19,7 @@
         'views/whatsapp_service_views.xml',
         'views/whatsapp_dashboard_views.xml',
         'views/whatsapp_service_transfer_views.xml',
+        'views/whatsapp_service_share_views.xml',
         'views/whatsapp_account_views.xml',
         'views/whatsapp_template_views.xml',
         'views/whatsapp_bridge_key_views.xml',

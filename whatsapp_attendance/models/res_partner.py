@@ -18,6 +18,9 @@ class ResPartner(models.Model):
     mobile_e164 = fields.Char("Mobile (E.164)", compute='_compute_phone_e164', store=True, index='btree_not_null')
     whatsapp_service_ids = fields.One2many('whatsapp.service', 'partner_id', string="WhatsApp Services")
     whatsapp_service_count = fields.Integer(compute='_compute_whatsapp_service_count')
+    whatsapp_favorite_user_ids = fields.Many2many(
+        'res.users', 'whatsapp_partner_favorite_user_rel', 'partner_id', 'user_id', "Favourite Of",
+        copy=False, help="Attendants who pinned this customer: their conversations come first in their sidebar.")
 
     _sql_constraints = [
         ('whatsapp_user_id_unique', 'UNIQUE(whatsapp_user_id)',

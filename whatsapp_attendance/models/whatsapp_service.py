@@ -53,6 +53,10 @@ class WhatsappService(models.Model):
     ], "Ended By", readonly=True, tracking=True)
     channel_id = fields.Many2one('discuss.channel', "Conversation", readonly=True, copy=False, ondelete='restrict')
     whatsapp_message_ids = fields.One2many('whatsapp.message', 'service_id', "WhatsApp Messages")
+    readonly_user_ids = fields.Many2many(
+        'res.users', 'whatsapp_service_readonly_user_rel', 'service_id', 'user_id', "Shared Read-Only With",
+        readonly=True, help="They read this conversation live and may add internal notes, but cannot write "
+                            "to the customer.")
     whatsapp_message_count = fields.Integer("WhatsApp Message Count", compute='_compute_whatsapp_message_count')
     response_delay = fields.Float(
         "First Response Delay (min)", compute='_compute_delays', store=True, aggregator='avg',
@@ -245,6 +249,10 @@ class WhatsappService(models.Model):
                               service=self.name)
         if self._is_whatsapp_manager(user):
             return False
+        if user in self.readonly_user_ids:
+            return self.env._("Service %(service)s is shared with you read-only: only %(attendant)s can answer "
+                              "this customer; you may add an internal note.", service=self.name,
+                              attendant=self.user_id.name or self.env._("its attendant"))
         if not self.user_id:
             return self.env._("Service %(service)s is waiting in the queue: take it before answering the customer.",
                               service=self.name)
@@ -273,6 +281,7 @@ class WhatsappService(models.Model):
             'call_url': f"tel:{number}" if number else False,
             'whatsapp_url': f"https://wa.me/{number.lstrip('+')}" if number else False,
             'attendant_partner_id': self.user_id.partner_id.id or False,
+            'readonly_partner_ids': self.readonly_user_ids.partner_id.ids,
             'attendant_name': self.user_id.name or False,
             'opened_at': fields.Datetime.to_string(self.opened_at),
             # the 24-hour window (Cloud API only; a WhatsApp Web number has none)
@@ -285,6 +294,8 @@ class WhatsappService(models.Model):
     @api.model
     def whatsapp_queue(self):
         """The waiting services the current user may take, oldest first (Discuss's queue section)."""
+        if not self.env.user.has_group('whatsapp_attendance.group_whatsapp_attendant'):
+            return []
         services = self.search([('state', '=', 'waiting')], order='opened_at, id', limit=200)
         last = {}
         if services:
@@ -305,6 +316,143 @@ class WhatsappService(models.Model):
                                'customer_number': format_international(s.partner_id.whatsapp_phone or '')}
                               for s in new]
         group._bus_send('whatsapp.queue/changed', payload)
+
+    def action_share_readonly(self):
+        self.ensure_one()
+        return {
+            'type': 'ir.actions.act_window',
+            'name': self.env._("Share %(service)s read-only", service=self.name),
+            'res_model': 'whatsapp.service.share',
+            'view_mode': 'form',
+            'views': [(False, 'form')],
+            'target': 'new',
+            'context': {'default_service_id': self.id},
+        }
+
+    def _share_readonly(self, user):
+        """Let ``user`` read this conversation live (and add notes) without writing to the customer."""
+        self.ensure_one()
+        if not self._is_whatsapp_admin():
+            raise UserError(self.env._("Only an administrator can share a WhatsApp service."))
+        if not user.has_group('whatsapp_attendance.group_whatsapp_attendant'):
+            raise UserError(self.env._("%(user)s is not a WhatsApp attendant.", user=user.name))
+        if user == self.user_id or user in self.readonly_user_ids:
+            raise UserError(self.env._("%(user)s already reads %(service)s.", user=user.name, service=self.name))
+        # sudo: whatsapp.service, discuss.channel - checked above; the viewer joins the conversation
+        service = self.sudo()
+        service.readonly_user_ids = [Command.link(user.id)]
+        channel = service.channel_id
+        channel.add_members(partner_ids=user.partner_id.ids, post_joined_message=False)
+        channel._whatsapp_post(POST_INTERNAL, message_type='notification', subtype_xmlid='mail.mt_note',
+                               body=self.env._("%(by)s shared this conversation read-only with %(user)s.",
+                                               by=self.env.user.name, user=user.name))
+        channel._whatsapp_push_service()
+        user._bus_send('simple_notification', {
+            'type': 'info', 'sticky': True, 'title': self.env._("WhatsApp service shared with you"),
+            'message': self.env._("%(by)s shared %(service)s with %(customer)s with you, read-only.",
+                                  by=self.env.user.name, service=service.name, customer=service.partner_id.name),
+        })
+
+    def action_post_note(self, body):
+        """An internal note in the conversation: for colleagues, never sent to the customer."""
+        self.ensure_one()
+        body = (body or '').strip()
+        if not body:
+            raise UserError(self.env._("The note is empty."))
+        channel = self.channel_id
+        if self.env.user.partner_id not in channel.sudo().channel_member_ids.partner_id \
+                and not self._is_whatsapp_admin():
+            raise UserError(self.env._("Only the people in the conversation %(service)s can add a note to it.",
+                                       service=self.name))
+        # sudo: discuss.channel - checked above; the note is the user's own, and stays internal
+        message = channel.sudo()._whatsapp_post(
+            POST_INTERNAL, body=plaintext2html(body), message_type='comment', subtype_xmlid='mail.mt_note',
+            author_id=self.env.user.partner_id.id)
+        return message.id
+
+    # ------------------------------------------------------------------
+    # The customer panel
+    # ------------------------------------------------------------------
+
+    def whatsapp_customer_panel(self):
+        """The customer beside the conversation: contact card, tags, notes, previous services, favourite."""
+        self.ensure_one()
+        # sudo: res.partner, whatsapp.service - the attendant of this conversation sees its customer's
+        # card and the summary of their earlier services (a link opens only those they may read)
+        partner = self.partner_id.sudo()
+        history = self.sudo().search([('partner_id', '=', partner.id), ('id', '!=', self.id)],
+                                     order='opened_at desc', limit=20)
+        readable = set(self.search([('id', 'in', history.ids)]).ids)
+        return {
+            'customer': {
+                'id': partner.id,
+                'name': partner.name,
+                'number': format_international(partner.whatsapp_phone) if partner.whatsapp_phone else '',
+                'company': partner.parent_id.name or partner.company_name or '',
+                'email': partner.email or '',
+                'note': html2plaintext(partner.comment or '').strip(),
+                'tags': [{'id': tag.id, 'name': tag.name, 'color': tag.color} for tag in partner.category_id],
+                'favorite': self.env.user in partner.whatsapp_favorite_user_ids,
+            },
+            'all_tags': [{'id': tag.id, 'name': tag.name, 'color': tag.color}
+                         for tag in self.env['res.partner.category'].sudo().search([], limit=200)],
+            'services': [{
+                'id': service.id,
+                'name': service.name,
+                'opened_at': fields.Datetime.to_string(service.opened_at),
+                'state': service.state,
+                'attendant': service.user_id.name or '',
+                'rating': service.rating_last_text if service.rating_last_text != 'none' else False,
+                'feedback': service.rating_last_feedback or '',
+                'can_open': service.id in readable,
+            } for service in history],
+            'can_edit': not self._reply_refusal(self.env.user),
+        }
+
+    def _check_panel_edit(self):
+        refusal = self._reply_refusal(self.env.user)
+        if refusal:
+            raise UserError(refusal)
+
+    def whatsapp_set_customer_tags(self, tag_ids):
+        """Tags of the customer, edited in place from the panel by whoever attends them."""
+        self.ensure_one()
+        self._check_panel_edit()
+        tags = self.env['res.partner.category'].sudo().browse(tag_ids).exists()
+        # sudo: res.partner - checked above: the attendant keeps their customer's tags
+        self.partner_id.sudo().category_id = [Command.set(tags.ids)]
+        return self.whatsapp_customer_panel()
+
+    def whatsapp_create_customer_tag(self, name):
+        self.ensure_one()
+        self._check_panel_edit()
+        name = (name or '').strip()
+        if not name:
+            raise UserError(self.env._("A tag needs a name."))
+        # sudo: res.partner.category - a new tag for this customer, by their attendant
+        Tag = self.env['res.partner.category'].sudo()
+        tag = Tag.search([('name', '=ilike', name)], limit=1) or Tag.create({'name': name})
+        self.partner_id.sudo().category_id = [Command.link(tag.id)]
+        return self.whatsapp_customer_panel()
+
+    def whatsapp_set_customer_note(self, note):
+        self.ensure_one()
+        self._check_panel_edit()
+        # sudo: res.partner - checked above
+        self.partner_id.sudo().comment = plaintext2html(note or '') if (note or '').strip() else False
+        return self.whatsapp_customer_panel()
+
+    def whatsapp_toggle_favorite(self):
+        """Pin (or unpin) this customer for the current user: pinned customers come first in their sidebar."""
+        self.ensure_one()
+        # sudo: res.partner - every attendant keeps their own favourites
+        partner = self.partner_id.sudo()
+        user = self.env.user
+        if user in partner.whatsapp_favorite_user_ids:
+            partner.whatsapp_favorite_user_ids = [Command.unlink(user.id)]
+        else:
+            partner.whatsapp_favorite_user_ids = [Command.link(user.id)]
+        return user in partner.whatsapp_favorite_user_ids
 
     def action_log_call(self, via='phone'):
         """The attendant called the customer from their device: say so in the conversation."""
@@ -463,7 +611,9 @@ class WhatsappService(models.Model):
         history still lead to it), also after a late message in it (a rating button, a thank-you)."""
         for service in self.filtered(lambda s: s.state == 'done'):
             members = service.channel_id.channel_member_ids
-            members.write({'unpin_dt': fields.Datetime.now()})
+            # Discuss shows a member's channel while its last activity is not before the unpin
+            # date (to the second): a message of this very second must not bring it back
+            members.write({'unpin_dt': fields.Datetime.now() + timedelta(seconds=1)})
             for member in members:
                 member._bus_send("discuss.channel/unpin", {"id": service.channel_id.id})
 
@@ -559,6 +709,7 @@ class WhatsappService(models.Model):
             'account_id': self.account_id.id, 'service_id': self.id, 'direction': 'outbound',
             'mail_message_id': mail_message.id, 'state': 'queued', 'attendant_id': attendant.id,
         }
+        self._check_media_limits(mail_message.attachment_ids)
         vals_list = []
         if text:
             vals_list.append(dict(common, message_type=message_type or 'text', body=text, buttons=buttons,
@@ -576,6 +727,18 @@ class WhatsappService(models.Model):
         self.write(values)
         messages._push_to_bridge()
         return messages
+
+    def _check_media_limits(self, attachments):
+        """Refuse, before anything is sent, a file WhatsApp would refuse for its size."""
+        for attachment in attachments:
+            kind = _media_type(attachment.mimetype)
+            limit = MEDIA_LIMITS_MB[kind]
+            size = attachment.file_size or 0
+            if size > limit * 1024 * 1024:
+                raise UserError(self.env._(
+                    "%(file)s is too large for WhatsApp (%(size).1f MB): it accepts %(kind)s files up to %(limit)s MB.",
+                    file=attachment.name, size=size / 1024 / 1024, kind=MEDIA_KIND_LABELS[kind](self.env),
+                    limit=limit))
 
     def _notify_delivery_failure(self, message):
         """Tell the attendants in the channel that WhatsApp refused a message (runs as superuser)."""
@@ -795,6 +958,16 @@ class WhatsappService(models.Model):
             # more are due: run again right away rather than a minute later
             self.env.ref('whatsapp_attendance.ir_cron_whatsapp_finish_idle')._trigger()
         return services
+
+
+# Cloud API media limits (https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media)
+MEDIA_LIMITS_MB = {'image': 5, 'audio': 16, 'video': 16, 'document': 100}
+MEDIA_KIND_LABELS = {
+    'image': lambda env: env._("image"),
+    'audio': lambda env: env._("audio"),
+    'video': lambda env: env._("video"),
+    'document': lambda env: env._("document"),
+}
 
 
 def _media_type(mimetype):

@@ -79,7 +79,7 @@ class TestInboxTour(HttpCase):
         finally:
             stop.set()
             worker.join(10)
-            print("customer/bridge thread:", log)
+        self.assertNotIn("failed", " ".join(log), f"the customer/bridge thread failed: {log}")
         self.assertEqual(log, ['wrote', 'read'])
         service = self.env['whatsapp.service'].search([('partner_id.name', '=', "Nina Live")])
         self.assertEqual(service.user_id, self.bruno, "transferred")
