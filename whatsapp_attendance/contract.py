@@ -529,6 +529,8 @@ def validate_outbound_job(job, path="job"):
         att = _obj(job.get("attachment"), f"{path}.attachment")
         _int(att, "id", f"{path}.attachment", minimum=1)
         _str(att, "mimetype", f"{path}.attachment")
+        # the caption of an image, video or document (WhatsApp allows 1024 characters)
+        _str(job, "text", path, required=False, allow_empty=True, max_len=1024)
     if jtype == "interactive":
         buttons = job.get("buttons")
         if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:

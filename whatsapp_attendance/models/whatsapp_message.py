@@ -48,6 +48,7 @@ class WhatsappMessage(models.Model):
     template_message = fields.Json(readonly=True, help="The filled template sent (contract TemplateMessage).")
     body = fields.Text(readonly=True)
     attachment_id = fields.Many2one('ir.attachment', readonly=True, ondelete='set null')
+    caption = fields.Text(readonly=True, help="The text sent with an image, video or document.")
     is_voice = fields.Boolean("Voice Note", readonly=True)
     buttons = fields.Json(readonly=True, help="Reply buttons sent with an interactive message.")
     reply_to_wamid = fields.Char("Reply To", readonly=True)
@@ -162,9 +163,9 @@ class WhatsappMessage(models.Model):
             'to': {'wa_id': (partner.whatsapp_phone or '').lstrip('+') or None,
                    'user_id': partner.whatsapp_user_id or None},
             'type': self.message_type,
-            # a file goes without caption: the attendant's text is a message of its own, and
-            # ``body`` only names the file in lists
-            'text': None if self.attachment_id else (self.body or None),
+            # a file carries its caption (the attendant's text typed with it); ``body`` only names
+            # the file in lists
+            'text': (self.caption or None) if self.attachment_id else (self.body or None),
             'reply_to': self.reply_to_wamid or None,
             'attachment': None,
             'buttons': self.buttons or None,

@@ -709,16 +709,23 @@ class WhatsappService(models.Model):
             'account_id': self.account_id.id, 'service_id': self.id, 'direction': 'outbound',
             'mail_message_id': mail_message.id, 'state': 'queued', 'attendant_id': attendant.id,
         }
-        self._check_media_limits(mail_message.attachment_ids)
+        attachments = mail_message.attachment_ids
+        self._check_media_limits(attachments)
+        # the text typed with one image, video or document is its caption, as on WhatsApp
+        captioned = attachments if (
+            text and not buttons and not template and len(attachments) == 1 and len(text) <= 1024
+            and _media_type(attachments.mimetype) in ('image', 'video', 'document')
+            and not attachments.voice_ids) else self.env['ir.attachment']
         vals_list = []
-        if text:
+        if text and not captioned:
             vals_list.append(dict(common, message_type=message_type or 'text', body=text, buttons=buttons,
                                   reply_to_wamid=reply_to, template_id=template.id if template else False,
                                   template_message=template_message or False))
-        for attachment in mail_message.attachment_ids:
+        for attachment in attachments:
             vals_list.append(dict(common, message_type=_media_type(attachment.mimetype),
                                   attachment_id=attachment.id, is_voice=bool(attachment.voice_ids),
-                                  body=attachment.name))
+                                  body=attachment.name, caption=text if attachment == captioned else False,
+                                  reply_to_wamid=reply_to if attachment == captioned else False))
         messages = self.env['whatsapp.message'].create(vals_list)
         now = fields.Datetime.now()
         values = {'last_interaction_at': now}

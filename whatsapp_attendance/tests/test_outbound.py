@@ -107,6 +107,20 @@ class TestOutbound(WhatsappCase):
         jobs = {job['message_id']: job for job in self.stream_entries()}
         self.assertEqual(jobs[outbound[2].id]['attachment']['voice'], True)
         self.assertEqual(jobs[outbound[1].id]['attachment']['mimetype'], 'image/jpeg')
+        self.assertIsNone(jobs[outbound[1].id]['text'], "with several files the text is a message of its own")
+
+    def test_the_text_typed_with_one_photo_is_its_caption(self):
+        service = self.open_service('5511933330013', attendant=self.attendant)
+        photo = self.env['ir.attachment'].with_user(self.attendant).create({
+            'name': 'box.jpg', 'datas': base64.b64encode(b'\xff\xd8\xff jpeg'), 'mimetype': 'image/jpeg',
+            'res_model': 'discuss.channel', 'res_id': service.channel_id.id})
+        self.post_as(self.attendant, service, body="A caixa chegou assim", attachment_ids=photo.ids)
+        outbound = service.whatsapp_message_ids.filtered(lambda m: m.direction == 'outbound')
+        self.assertEqual(outbound.mapped('message_type'), ['image'], "one WhatsApp message, not two")
+        self.assertEqual(outbound.caption, "A caixa chegou assim")
+        self.env.cr.postcommit.run()
+        job = next(job for job in self.stream_entries() if job['message_id'] == outbound.id)
+        self.assertEqual((job['type'], job['text']), ('image', "A caixa chegou assim"))
 
     def test_redis_url_from_odoo_config_or_environment_until_an_admin_sets_one(self):
         params = self.env['ir.config_parameter'].sudo()
