@@ -153,6 +153,15 @@ LIMITS = {
 }
 _RATING_ID = re.compile(r"^rate:([A-Za-z0-9-]{8,64}):([135])$")
 
+# WhatsApp Web sessions (feature "session", added within version 1).  ``verify``: a Cloud API account's
+# credentials are checked against the Graph API; ``pair_phone``: pairing by phone number code (WhatsApp's
+# "link with phone number"), the command carries ``phone``; ``ingest_contacts``: the phone's contacts.
+CONTROL_COMMANDS = CONTROL_COMMANDS + ("pair_phone", "verify")
+CONTRACT_FEATURES = CONTRACT_FEATURES + ("session",)
+API_METHODS = API_METHODS + ("ingest_contacts",)
+SESSION_LIMITS = {"contacts": 500, "qr": 4096, "pair_code": 16}
+_PAIR_CODE = re.compile(r"^[A-Z0-9]{4}-?[A-Z0-9]{4}$")
+
 
 class ContractError(ValueError):
     """A payload does not follow the contract; ``path`` names the bad field."""
@@ -471,13 +480,26 @@ def validate_session_state(report, path="session"):
     """SessionState::
 
         {"v": 1, "account": "<account key>", "state": "pairing", "qr": "2@AbC...", "detail": ""}
+
+    Optional (feature ``session``): ``pair_code`` (pairing by phone number: the 8-character code
+    the user types on the phone; replaces ``qr`` while pairing), ``connected_since`` (unix seconds,
+    state connected), ``phone`` (the paired number, digits).  ``detail`` is the reason of a
+    ``disconnected``/``logged_out``/``error`` state (timeout, logout from the phone, ban, dead connection).
     """
     _obj(report, path)
     _version(report, path)
     _str(report, "account", path, max_len=64)
     state = _choice(report, "state", path, SESSION_STATES)
-    _str(report, "qr", path, required=state == "pairing", max_len=4096)
+    code = _str(report, "pair_code", path, required=False, max_len=SESSION_LIMITS["pair_code"])
+    if code is not None and not _PAIR_CODE.match(code):
+        raise ContractError(f"{path}.pair_code", f"expected 8 letters/digits like ABCD-EFGH, got {_show(code)}")
+    _str(report, "qr", path, required=state == "pairing" and code is None, max_len=SESSION_LIMITS["qr"])
     _str(report, "detail", path, required=False, allow_empty=True, max_len=LIMITS["error_message"])
+    if report.get("connected_since") is not None:
+        _timestamp(report, "connected_since", path)
+    phone = _str(report, "phone", path, required=False, allow_empty=True, max_len=20)
+    if phone and not _DIGITS.match(phone):
+        raise ContractError(f"{path}.phone", f"expected digits only, got {_show(phone)}")
     return report
 
 
@@ -546,6 +568,8 @@ def validate_control_command(command, path="command"):
     """ControlCommand (stream ``wa:control``)::
 
         {"v": 1, "account": "...", "command": "start"}                    # session: start, stop, logout
+        {"v": 1, "account": "...", "command": "pair_phone", "phone": "5511987654321"}  # pair by phone code
+        {"v": 1, "account": "...", "command": "verify"}                   # Cloud API: check the credentials
         {"v": 1, "account": "...", "command": "template_submit", "template": TemplateDefinition}
         {"v": 1, "account": "...", "command": "template_sync"}            # report every template's state
     """
@@ -553,6 +577,10 @@ def validate_control_command(command, path="command"):
     _version(command, path)
     _str(command, "account", path, max_len=64)
     name = _choice(command, "command", path, CONTROL_COMMANDS)
+    if name == "pair_phone":
+        phone = _str(command, "phone", path, max_len=20)
+        if not _DIGITS.match(phone):
+            raise ContractError(f"{path}.phone", f"expected the number in digits with country code, got {_show(phone)}")
     if name == "template_submit":
         validate_template_definition(command.get("template"), f"{path}.template")
     return command
@@ -700,3 +728,23 @@ def contract_info() -> dict:
         "methods": list(API_METHODS),
         "features": list(CONTRACT_FEATURES),
     }
+
+
+def validate_session_contact(item, path="contact"):
+    """SessionContact (``ingest_contacts``, feature ``session``): one contact of the paired phone::
+
+        {"v": 1, "account": "<account key>", "phone": "5511987654321", "lid": "123456789@lid" | null,
+         "name": "Maria" | null}
+
+    Odoo matches it with an existing partner by normalised number and never creates a duplicate;
+    it returns ``{"phone", "partner_id", "result"}`` with result ``matched`` | ``new`` | ``ambiguous``.
+    """
+    _obj(item, path)
+    _version(item, path)
+    _str(item, "account", path, max_len=64)
+    phone = _str(item, "phone", path, max_len=20)
+    if not _DIGITS.match(phone):
+        raise ContractError(f"{path}.phone", f"expected digits only, got {_show(phone)}")
+    _str(item, "lid", path, required=False, allow_empty=True, max_len=128)
+    _str(item, "name", path, required=False, allow_empty=True, max_len=LIMITS["name"])
+    return item

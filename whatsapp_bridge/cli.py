@@ -4,10 +4,11 @@ Commands:
   web        the webhook endpoint (+ /health)
   inbound    the inbound worker (wa:in -> Odoo)
   outbound   the outbound worker (wa:out -> WhatsApp -> Odoo)
-  all        web + both workers in one process (threads)
+  all        web + both workers in one process (threads), and the session process as a supervised child
+  session    the WhatsApp Web session process (wa:control -> driver; its messages -> wa:in; sends for wa:out)
   check      validate the configuration and connectivity; non-zero exit when something is wrong
   simulator  the Cloud API simulator (options: python -m whatsapp_bridge simulator --help)
-  demo       simulator + web + both workers, in demo mode (no Meta credentials)
+  demo       simulator + web + both workers + the session process (fake phone), in demo mode
 
 SIGTERM/SIGINT stop gracefully: the workers finish the call in flight, unacked entries stay
 pending and are re-read at the next start.  Exit codes: 0 stopped, 1 a worker crashed (the whole
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -35,7 +37,7 @@ from whatsapp_bridge.providers.cloud_api import CloudApiProvider
 
 log = logging.getLogger("whatsapp_bridge")
 
-COMMANDS = ("web", "inbound", "outbound", "all", "check", "simulator", "demo")
+COMMANDS = ("web", "inbound", "outbound", "all", "check", "simulator", "demo", "session")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,7 +100,12 @@ def _workers(config: BridgeConfig, stop: threading.Event, which: tuple[str, ...]
         return []
     workers = []
     if "inbound" in which:
-        workers.append(InboundWorker(config, _sync_redis(config), OdooClient(config), CloudApiProvider(config), stop))
+        from whatsapp_bridge.keys import Keys
+        from whatsapp_bridge.providers.session import MediaRouter
+
+        client = _sync_redis(config)  # WhatsApp Web media (ids wasess:...) wait in Redis, the rest is Graph's
+        provider = MediaRouter(CloudApiProvider(config), client, Keys(config.stream_prefix))
+        workers.append(InboundWorker(config, client, OdooClient(config), provider, stop))
     if "outbound" in which:
         workers.append(OutboundWorker(config, _sync_redis(config), OdooClient(config), CloudApiProvider(config), stop))
     return workers
@@ -153,8 +160,41 @@ class _Server(uvicorn.Server):
         yield
 
 
-def run_web(config: BridgeConfig, workers: tuple[str, ...] = ()) -> int:
+def run_session(config: BridgeConfig) -> int:
+    """The session process: WhatsApp Web sessions (see ``whatsapp_bridge.session.service``)."""
+    from whatsapp_bridge.session import driver_factory
+    from whatsapp_bridge.session.service import SessionService
+
+    stop = threading.Event()
+    _install_signals(stop)
+    odoo = OdooClient(config)
+    try:
+        if not wait_for_odoo(odoo, stop, config.backoff_max_seconds):
+            return 0
+    except ContractMismatch as exc:
+        log.critical("refusing to run", extra={"fields": {"error": str(exc)}})
+        return 3
+    client = _sync_redis(config)
+    log.info("session process started", extra={"fields": {"driver": config.session_driver,
+                                                          "data_dir": config.data_dir}})
+    SessionService(config, client, odoo, driver_factory(config, client), stop).run()
+    return 0
+
+
+def session_child(config: BridgeConfig, env_file: str = "/nonexistent"):
+    """The session process as a supervised child of ``all``/``demo`` (``WA_SESSION_CHILD=0``: none)."""
+    if not config.session_child:
+        return None
+    from whatsapp_bridge.supervisor import Supervisor
+
+    env = dict(os.environ, WA_GRAPH_BASE_URL=config.graph_base_url, WA_SESSION_DRIVER=config.session_driver,
+               WA_DATA_DIR=config.data_dir)
+    return Supervisor(["session", "--env-file", env_file], env, name="session").start()
+
+
+def run_web(config: BridgeConfig, workers: tuple[str, ...] = (), env_file: str | None = None) -> int:
     from whatsapp_bridge.webhook import create_app
+
 
     stop = threading.Event()
     crashed = threading.Event()
@@ -190,8 +230,13 @@ def run_web(config: BridgeConfig, workers: tuple[str, ...] = ()) -> int:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-    server.run()
-    stop.set()
+    child = session_child(config, env_file) if env_file is not None else None
+    try:
+        server.run()
+    finally:
+        stop.set()
+        if child is not None:
+            child.stop()
     for thread in threads:
         thread.join(config.odoo_timeout + 5)
     if refused:
@@ -221,7 +266,7 @@ def run_check(config: BridgeConfig) -> int:
     return 1 if problems else 0
 
 
-def run_demo(config: BridgeConfig, argv: list[str]) -> int:
+def run_demo(config: BridgeConfig, argv: list[str], env_file: str = "/nonexistent") -> int:
     if not config.demo:
         print("demo needs demo mode: unset WA_ACCESS_TOKEN (the bridge then targets the simulator)", file=sys.stderr)
         return 2
@@ -236,13 +281,16 @@ def run_demo(config: BridgeConfig, argv: list[str]) -> int:
     ])
     config = config.with_overrides(graph_base_url=f"http://{args.host}:{args.port}")
     _announce(config)
-    sim_server = _Server(uvicorn.Config(simulator.create_app(simulator.config_from_args(args)),
+    from whatsapp_bridge.simulator import session_control
+
+    phone = session_control.routes(config.redis_url, config.stream_prefix)  # the fake WhatsApp Web phone
+    sim_server = _Server(uvicorn.Config(simulator.create_app(simulator.config_from_args(args), extra_routes=phone),
                                         host=args.host, port=args.port, log_config=None, access_log=False))
     sim_thread = threading.Thread(target=sim_server.run, name="simulator", daemon=True)
     sim_thread.start()
     log.warning("DEMO: simulator chat page", extra={"fields": {"url": f"http://{args.host}:{args.port}/"}})
     try:
-        return run_web(config, ("inbound", "outbound"))
+        return run_web(config, ("inbound", "outbound"), env_file=env_file)
     finally:
         sim_server.should_exit = True
         sim_thread.join(5)
@@ -281,8 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "outbound":
         code = run_workers(config, ("outbound",))
     elif args.command == "all":
-        code = run_web(config, ("inbound", "outbound"))
+        code = run_web(config, ("inbound", "outbound"), env_file=args.env_file)
+    elif args.command == "session":
+        code = run_session(config)
     else:
-        code = run_demo(config, rest)
+        code = run_demo(config, rest, env_file=args.env_file)
     log.info("stopped", extra={"fields": {"command": args.command, "uptime_s": round(time.monotonic() - started)}})
     return code

@@ -78,6 +78,14 @@ class BridgeConfig:
     pause_probe_seconds: float = 300.0
     log_level: str = "INFO"
     demo: bool = False
+    # WhatsApp Web sessions (the session process, ``python -m whatsapp_bridge session``)
+    data_dir: str = ".run/bridge-data"
+    session_driver: str = "fake"  # fake (scripted phone: tests, demo) | neonize (a real number)
+    session_child: bool = True  # ``all`` and ``demo`` run the session process as a supervised child
+    session_keepalive_timeout: float = 30.0
+    session_recipient_interval: float = 2.0
+    fake_qr_seconds: float = 20.0
+    fake_qr_rotations: int = 6
 
     def graph_url(self, path: str) -> str:
         return f"{self.graph_base_url.rstrip('/')}/{self.graph_version}/{path.lstrip('/')}"
@@ -223,7 +231,16 @@ def load_config(environ: Mapping[str, str] | None = None, env_file: str | Path |
         pause_probe_seconds=number("WA_PAUSE_PROBE_SECONDS", 300.0, float, 0.1),
         log_level=log_level,
         demo=demo,
+        data_dir=get("WA_DATA_DIR", ".run/bridge-data"),
+        session_driver=(get("WA_SESSION_DRIVER", "fake" if demo else "neonize") or "").lower(),
+        session_child=(get("WA_SESSION_CHILD", "1") or "1").lower() not in ("0", "false", "no", "off"),
+        session_keepalive_timeout=number("WA_SESSION_KEEPALIVE_TIMEOUT", 30.0, float, 0.5),
+        session_recipient_interval=number("WA_SESSION_RECIPIENT_INTERVAL", 2.0, float, 0.0),
+        fake_qr_seconds=number("WA_FAKE_QR_SECONDS", 20.0, float, 0.1),
+        fake_qr_rotations=number("WA_FAKE_QR_ROTATIONS", 6, int, 1),
     )
+    if config.session_driver not in ("fake", "neonize"):
+        problems.append(f"WA_SESSION_DRIVER must be fake or neonize, got {config.session_driver!r}")
     if config.port > 65535:
         problems.append(f"WA_PORT must be a TCP port, got {config.port}")
     if problems:

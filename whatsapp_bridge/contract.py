@@ -65,3 +65,7 @@ validate_template_message = _contract.validate_template_message
 validate_template_state = _contract.validate_template_state
 template_placeholders = _contract.template_placeholders
 validate_batch = _contract.validate_batch
+# WhatsApp Web sessions (feature "session")
+SESSION_STATES = _contract.SESSION_STATES
+SESSION_LIMITS = _contract.SESSION_LIMITS
+validate_session_contact = _contract.validate_session_contact

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from whatsapp_bridge import contract, meta_parser
 from whatsapp_bridge.events import InboundMessage, StatusEvent
 from whatsapp_bridge.meta_parser import WebhookParseError, parse_webhook
+from whatsapp_bridge.session_parser import is_session_event, parse_session_event
 from whatsapp_bridge.streams import Entry, Streams
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,9 @@ def parse_entries(entries: list[Entry], dead: DeadLetters, report: BatchReport) 
 
 def _parse(entry: Entry, dead: DeadLetters, report: BatchReport):
     try:
-        parsed = parse_webhook(decode_body(entry.payload))
+        body = decode_body(entry.payload)
+        # one pipeline, two providers: the session process's entries (WhatsApp Web) parse to the same events
+        parsed = parse_session_event(body) if is_session_event(body) else parse_webhook(body)
     except (WebhookParseError, ValueError) as exc:
         dead.entry(entry, f"unreadable webhook body: {exc}", report)
         log.error("dead-lettered unreadable webhook", extra={"fields": {"entry": entry.id, "reason": str(exc)}})

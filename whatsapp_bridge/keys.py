@@ -12,6 +12,17 @@ key                                what                                         
 ``<p>wa:sendfail:<message_id>``    the final failure of an outbound message                   30 days
 ``<p>wa:sendtry:<message_id>``     failed send attempts so far                                30 days
 ``<p>wa:alert:<name>``             an operator alert (JSON), shown by ``/health``             until cleared
+``<p>wa:session:state``            hash: account key -> its WhatsApp Web session (JSON:       while served
+                                   state, detail, connected_since, heartbeat), written by
+                                   the session process; the outbound worker routes the jobs
+                                   of these accounts to it
+``<p>wa:session:rpc``              list: send requests of the outbound worker to the session  until read
+                                   process (JSON)
+``<p>wa:session:reply:<id>``       list: the session process's answer to one request          2 minutes
+``<p>wa:session:media:<id>``       bytes of a WhatsApp Web media (inbound or to send)          1 day
+``<p>wa:session:stopped:<acct>``   a Cloud API account stopped from Odoo (End): no sending    until Start
+``<p>wa:fake:<account>``           list: scripted phone actions for the fake driver           until read
+``<p>wa:fake:sent:<account>``      list: what the fake driver "sent" (JSON), for tests/demo   1 day
 =================================  =========================================================  =========
 """
 
@@ -22,7 +33,7 @@ from whatsapp_bridge import contract
 SEEN_TTL = 3 * 24 * 3600
 SENT_TTL = 30 * 24 * 3600
 # operator alerts, shown by /health: each holds a JSON {reason, code, since, action}
-ALERT_NAMES = ("outbound", "odoo")
+ALERT_NAMES = ("outbound", "odoo", "session")
 
 
 class Keys:
@@ -55,3 +66,27 @@ class Keys:
 
     def alert(self, name: str) -> str:
         return f"{self.prefix}wa:alert:{name}"
+
+    # -- WhatsApp Web sessions (the session process, see whatsapp_bridge/session) --------------------------
+    @property
+    def session_state(self) -> str:
+        return f"{self.prefix}wa:session:state"
+
+    @property
+    def session_rpc(self) -> str:
+        return f"{self.prefix}wa:session:rpc"
+
+    def session_reply(self, request_id: str) -> str:
+        return f"{self.prefix}wa:session:reply:{request_id}"
+
+    def session_media(self, media_id: str) -> str:
+        return f"{self.prefix}wa:session:media:{media_id}"
+
+    def session_stopped(self, account: str) -> str:
+        return f"{self.prefix}wa:session:stopped:{account}"
+
+    def fake_phone(self, account: str) -> str:
+        return f"{self.prefix}wa:fake:{account}"
+
+    def fake_sent(self, account: str) -> str:
+        return f"{self.prefix}wa:fake:sent:{account}"

@@ -15,6 +15,10 @@
   pending, writes the alert to ``<prefix>wa:alert:outbound`` (shown by ``/health``) and probes
   again every ``WA_PAUSE_PROBE_SECONDS``.
 * A job is acked only after Odoo accepted its result (``report_send_results``).
+* Two providers, one pipeline: a job whose account is a WhatsApp Web session served by the session
+  process (hash ``<prefix>wa:session:state``) is sent through it (``providers.session``); while that
+  session is not connected its jobs wait, pending, unattempted, and go out once it is connected again.
+  A Cloud API number ended from Odoo (``<prefix>wa:session:stopped:<account>``) waits likewise.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from whatsapp_bridge.config import BridgeConfig
 from whatsapp_bridge.keys import SENT_TTL
 from whatsapp_bridge.odoo_client import OdooClient, OdooPermanentError, OdooTransientError
 from whatsapp_bridge.providers.base import Button, ErrorClass, Provider, ProviderError, Recipient
+from whatsapp_bridge.providers.session import SessionAccountProvider
 from whatsapp_bridge.ratelimit import RecipientBackoff, TokenBucket
 from whatsapp_bridge.retry import Stopped, retry
 from whatsapp_bridge.streams import GROUP_OUT, Entry, Streams
@@ -45,6 +50,7 @@ log = logging.getLogger(__name__)
 ALERT = "outbound"  # the alert (``keys.Keys.alert``) raised while sending is paused
 THROUGHPUT_LIMIT = 130429  # Cloud API: the number's messages per second were exceeded
 THROTTLE_PAUSE_SECONDS = 1.0  # all sending pauses this long after a 130429 without Retry-After
+SESSION_HOLD_SECONDS = 1.0  # a recipient of a session that is down is looked at again this often
 
 
 @dataclass
@@ -226,13 +232,17 @@ class OutboundWorker:
         if failure:
             report.resent_results += 1
             return self._result(message_id, error=json.loads(failure))
-        if job.job["account"] != self.config.phone_number_id:
+        recipient = job.recipient
+        provider = self._provider_for(job)
+        if provider is _WAIT:  # a WhatsApp Web session that is down, a stopped number: kept until it is back
+            self.backoff.hold(recipient.key, SESSION_HOLD_SECONDS)
+            return _WAIT
+        if provider is None:
             return self._fail(job, report, fail_key, ProviderError(
                 ErrorClass.FAIL,
                 f"account {job.job['account']!r} is not served by this bridge "
-                f"(WA_PHONE_NUMBER_ID={self.config.phone_number_id})",
+                f"(WA_PHONE_NUMBER_ID={self.config.phone_number_id}, and no WhatsApp Web session has it)",
                 title="Unknown WhatsApp account"))
-        recipient = job.recipient
         if self.paused and not self._claim_probe():
             return _WAIT
         if self.backoff.wait_time(recipient.key) > 0:
@@ -240,7 +250,7 @@ class OutboundWorker:
         if not self.bucket.acquire(self.stop):
             return _WAIT
         try:
-            wamid = self._send(job)
+            wamid = self._send(job, provider)
         except _OdooUnavailable as exc:
             log.warning("attachment not readable now, job kept", extra={"fields": {
                 "message_id": message_id, "error": str(exc)}})
@@ -257,14 +267,37 @@ class OutboundWorker:
                                                     "type": job.job["type"]}})
         return self._result(message_id, wamid=wamid)
 
-    def _send(self, job: _Job) -> str:
+    def _provider_for(self, job: _Job):
+        """The provider of the job's account: the session process for a WhatsApp Web account it serves
+        (``_WAIT`` while that session is not connected), the Cloud API for ``WA_PHONE_NUMBER_ID`` (``_WAIT``
+        while ended from Odoo), else ``None``."""
+        account = job.job["account"]
+        raw = self.redis.hget(self.keys.session_state, account)
+        if raw:
+            try:
+                state = json.loads(raw).get("state")
+            except (ValueError, AttributeError):
+                state = None
+            if state != "connected":
+                return _WAIT
+            provider = SessionAccountProvider(self.redis, self.keys, account)
+            provider.message_id = job.message_id
+            return provider
+        if account != self.config.phone_number_id:
+            return None
+        if self.redis.exists(self.keys.session_stopped(account)):
+            return _WAIT
+        return self.provider
+
+    def _send(self, job: _Job, provider: Provider | None = None) -> str:
+        provider = provider or self.provider
         data, to, kind = job.job, job.recipient, job.job["type"]
         reply_to = data.get("reply_to") or None
         if kind == "text":
-            return self.provider.send_text(to, data["text"], reply_to).wamid
+            return provider.send_text(to, data["text"], reply_to).wamid
         if kind == "interactive":
             buttons = [Button(id=b["id"], title=b["title"]) for b in data["buttons"]]
-            return self.provider.send_interactive(to, data["text"], buttons, reply_to).wamid
+            return provider.send_interactive(to, data["text"], buttons, reply_to).wamid
         attachment = data["attachment"]
         try:
             file = self.odoo.read_attachment(data["message_id"])
@@ -289,9 +322,9 @@ class OutboundWorker:
             except audio.AudioError as exc:
                 raise ProviderError(ErrorClass.FAIL, f"{filename}: {exc}", title="Audio unreadable") from exc
             content, mimetype, filename = converted.content, converted.mimetype, converted.filename
-        media_id = self.provider.upload_media(content, mimetype, filename)
+        media_id = provider.upload_media(content, mimetype, filename)
         caption = data.get("text") or None
-        return self.provider.send_media(to, kind, media_id, caption=caption, filename=filename,
+        return provider.send_media(to, kind, media_id, caption=caption, filename=filename,
                                         reply_to=reply_to).wamid
 
     def _on_error(self, job: _Job, report: OutboundReport, fail_key: str, exc: ProviderError):

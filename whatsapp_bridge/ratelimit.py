@@ -101,6 +101,12 @@ class RecipientBackoff:
             self._state[recipient] = (strikes, self._clock() + delay)
             return delay
 
+    def hold(self, recipient: str, seconds: float) -> None:
+        """Make ``recipient`` wait ``seconds`` without a strike (e.g. its WhatsApp Web session is down)."""
+        with self._lock:
+            strikes = self._state.get(recipient, (0, 0.0))[0]
+            self._state[recipient] = (strikes, self._clock() + seconds)
+
     def wait_time(self, recipient: str) -> float:
         with self._lock:
             state = self._state.get(recipient)

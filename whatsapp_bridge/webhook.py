@@ -127,12 +127,14 @@ def create_app(
             "status": "ok" if ok else "degraded",
             "demo": config.demo,
             "time": int(time.time()),
-            "redis": {k: v for k, v in redis_part.items() if k not in ("streams", "alerts", "dead_letters")},
+            "redis": {k: v for k, v in redis_part.items() if k not in ("streams", "alerts", "dead_letters",
+                                                                       "sessions")},
             "odoo": odoo_part,
             "whatsapp": graph_part,
             "streams": redis_part.get("streams", {}),
             "dead_letters": redis_part.get("dead_letters"),
             "alerts": redis_part.get("alerts", []),
+            "sessions": redis_part.get("sessions", {}),
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
@@ -174,7 +176,17 @@ async def _redis_health(client: aioredis.Redis, config: BridgeConfig) -> dict:
             except ValueError:
                 alerts.append({"source": name, "reason": raw.decode(errors="replace")})
     streams["status_retries"] = int(await client.zcard(keys.retry_statuses))
-    return {"ok": True, "detail": "ok", "streams": streams, "alerts": alerts,
+    sessions = {}  # WhatsApp Web sessions (the session process): state, reason, uptime of the connection
+    for account, raw in (await client.hgetall(keys.session_state)).items():
+        try:
+            info = json.loads(raw)
+        except ValueError:
+            continue
+        since = info.get("connected_since") if info.get("state") == "connected" else None
+        sessions[account.decode(errors="replace")] = {
+            "state": info.get("state"), "detail": info.get("detail") or "", "connected_since": since,
+            "uptime_s": max(0, int(time.time()) - since) if since else None}
+    return {"ok": True, "detail": "ok", "streams": streams, "alerts": alerts, "sessions": sessions,
             "dead_letters": streams[keys.stream(contract.STREAM_DEAD)]["length"]}
 
 

@@ -34,6 +34,10 @@ Control API (JSON, no auth: a local test/demo tool)
     POST   /_sim/verify       Meta's GET hub.challenge handshake against the webhook URL
     POST   /_sim/reset        GET /_sim/media/{id} (raw bytes, for the demo page)
     GET    /                  the demo chat page (``/?phone=5511987654321&name=Maria`` opens that chat)
+
+In demo mode the WhatsApp Web phone is added (``session_control``): ``GET /session`` (the phone page:
+"Scan the QR code shown in Odoo"), ``GET /_sim/session/state``, ``POST /_sim/session/pair`` and
+``POST /_sim/session/{action}`` (phone_logout, ban, dead, stream_error, message, receipt).
 """
 
 from __future__ import annotations
@@ -69,8 +73,9 @@ def _ctl_error(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def create_app(config: SimConfig | None = None, simulator: Simulator | None = None) -> Starlette:
-    """Build the simulator app; ``app.state.simulator`` is the ``Simulator`` behind it."""
+def create_app(config: SimConfig | None = None, simulator: Simulator | None = None, extra_routes=()) -> Starlette:
+    """Build the simulator app; ``app.state.simulator`` is the ``Simulator`` behind it.  ``extra_routes`` come
+    first (the demo adds the WhatsApp Web phone: ``session_control.routes``)."""
     sim = simulator or Simulator(config)
 
     def graph(handler: Callable[[Request], Awaitable[Any]]) -> Handler:
@@ -268,6 +273,7 @@ def create_app(config: SimConfig | None = None, simulator: Simulator | None = No
         Route("/media/{media_id}", control(ctl_media), methods=["GET"]),
     ]
     routes = [
+        *extra_routes,
         Route("/", page, methods=["GET"]),
         Mount("/_sim", routes=control_routes),
         Route("/whatsapp_business/attachments/", download, methods=["GET"]),
