@@ -1,6 +1,7 @@
 import base64
 import io
 import logging
+from datetime import datetime, timezone
 
 import qrcode
 
@@ -31,13 +32,29 @@ class WhatsappAccount(models.Model):
              "the bridge uses. The bridge names the account with it in every event.")
     display_phone_number = fields.Char("Phone Number")
     session_state = fields.Selection(
-        [(state, state.replace('_', ' ').title()) for state in contract.SESSION_STATES],
-        default='disconnected', readonly=True, copy=False)
+        [('disconnected', "Disconnected"), ('pairing', "Waiting for QR scan"), ('connected', "Connected"),
+         ('logged_out', "Logged out"), ('error', "Failed")],
+        "State", default='disconnected', readonly=True, copy=False, tracking=True)
     session_qr = fields.Char(readonly=True, copy=False, groups='whatsapp_attendance.group_whatsapp_admin')
     session_qr_image = fields.Binary(
         "QR Code", compute='_compute_session_qr_image', groups='whatsapp_attendance.group_whatsapp_admin')
-    session_detail = fields.Char(readonly=True, copy=False)
-    session_updated_at = fields.Datetime(readonly=True, copy=False)
+    session_pair_code = fields.Char(
+        "Pairing Code", readonly=True, copy=False, groups='whatsapp_attendance.group_whatsapp_admin',
+        help="Type it on the phone: WhatsApp > Linked devices > Link a device > Link with phone number instead.")
+    session_pair_phone = fields.Char(
+        "Number to Pair", copy=False, groups='whatsapp_attendance.group_whatsapp_admin',
+        help="The WhatsApp number of the phone, with country code (5511987654321), for pairing by code.")
+    session_detail = fields.Char("Reason", readonly=True, copy=False)
+    session_updated_at = fields.Datetime("Last State Change", readonly=True, copy=False)
+    session_connected_since = fields.Datetime("Connected Since", readonly=True, copy=False)
+    session_uptime = fields.Char("Uptime", compute='_compute_session_uptime')
+    contacts_matched = fields.Integer("Contacts Matched", readonly=True, copy=False,
+                                      help="Contacts of the phone found among the existing contacts by number.")
+    contacts_new = fields.Integer("Contacts Created", readonly=True, copy=False)
+    contacts_ambiguous = fields.Integer(
+        "Contacts Ambiguous", readonly=True, copy=False,
+        help="Numbers several existing contacts have: nothing was merged or created, check them by hand.")
+    contacts_synced_at = fields.Datetime("Contacts Imported On", readonly=True, copy=False)
     service_ids = fields.One2many('whatsapp.service', 'account_id', string="Services")
     open_service_count = fields.Integer(compute='_compute_open_service_count')
 
@@ -55,6 +72,19 @@ class WhatsappAccount(models.Model):
             buffer = io.BytesIO()
             image.save(buffer, format='PNG')
             account.session_qr_image = base64.b64encode(buffer.getvalue())
+
+    @api.depends('session_state', 'session_connected_since')
+    def _compute_session_uptime(self):
+        now = fields.Datetime.now()
+        for account in self:
+            since = account.session_state == 'connected' and account.session_connected_since
+            if not since:
+                account.session_uptime = False
+                continue
+            minutes = max(0, int((now - since).total_seconds() // 60))
+            days, rest = divmod(minutes, 24 * 60)
+            hours, minutes = divmod(rest, 60)
+            account.session_uptime = (f"{days}d " if days else "") + f"{hours}h {minutes:02d}min"
 
     def _compute_open_service_count(self):
         counts = dict(self.env['whatsapp.service']._read_group(
@@ -77,26 +107,78 @@ class WhatsappAccount(models.Model):
         self.env['whatsapp.message']._push_after_commit(contract.STREAM_CONTROL, payloads)
 
     def action_session_start(self):
-        if any(account.provider != 'web' for account in self):
+        """WhatsApp Web: the bridge begins pairing (QR codes) or reconnects; Cloud API: it verifies the credentials."""
+        for account in self:
+            account._send_control('start' if account.provider == 'web' else 'verify')
+        self.write({'session_detail': self.env._("Start requested: waiting for the bridge"),
+                    'session_updated_at': fields.Datetime.now()})
+        self._notify_session()
+
+    def action_session_pair_phone(self):
+        self.ensure_one()
+        if self.provider != 'web':
+            raise UserError(self.env._("Only a WhatsApp Web account is paired with a phone."))
+        digits = ''.join(ch for ch in (self.session_pair_phone or '') if ch.isdigit())
+        if not 6 <= len(digits) <= 20:
             raise UserError(self.env._(
-                "Only WhatsApp Web accounts have a session to start; Cloud API accounts are always on."))
-        self._send_control('start')
-        self.write({'session_detail': self.env._("Start requested"), 'session_updated_at': fields.Datetime.now()})
+                "Type the phone's WhatsApp number with its country code, e.g. 5511987654321, in Number to Pair."))
+        payload = contract.validate_control_command({
+            'v': contract.CONTRACT_VERSION, 'account': self.phone_number_id, 'command': 'pair_phone', 'phone': digits})
+        self.env['whatsapp.message']._push_after_commit(contract.STREAM_CONTROL, [payload])
+        self.write({'session_detail': self.env._("Pairing code requested: waiting for the bridge"),
+                    'session_updated_at': fields.Datetime.now()})
+        self._notify_session()
 
     def action_session_stop(self):
         self._send_control('stop')
 
     def action_session_logout(self):
-        self._send_control('logout')
+        """End the session: WhatsApp Web logs the device out; Cloud API stops sending for the number."""
+        for account in self:
+            account._send_control('logout' if account.provider == 'web' else 'stop')
 
-    def _apply_session_state(self, state, qr=None, detail=None):
+    def _apply_session_state(self, state, qr=None, detail=None, pair_code=None, connected_since=None, phone=None):
         self.ensure_one()
-        self.write({
+        previous = self.session_state
+        values = {
             'session_state': state,
             'session_qr': qr if state == 'pairing' else False,
+            'session_pair_code': pair_code if state == 'pairing' else False,
             'session_detail': detail or False,
             'session_updated_at': fields.Datetime.now(),
-        })
-        if state in ('connected', 'logged_out', 'error'):
-            label = dict(self._fields['session_state'].selection)[state]
-            self.message_post(body=self.env._("WhatsApp session: %(state)s", state=label), message_type='notification')
+        }
+        if state == 'connected':
+            values['session_connected_since'] = (
+                datetime.fromtimestamp(connected_since, timezone.utc).replace(tzinfo=None) if connected_since
+                else fields.Datetime.now())
+        else:
+            values['session_connected_since'] = False
+        if phone and not self.display_phone_number:
+            values['display_phone_number'] = '+' + phone
+        self.write(values)
+        if state in ('connected', 'logged_out', 'error') and state != previous:
+            label = dict(self._fields['session_state']._description_selection(self.env))[state]
+            body = self.env._("WhatsApp session: %(state)s", state=label)
+            if detail:
+                body = self.env._("WhatsApp session: %(state)s (%(reason)s)", state=label, reason=detail)
+            self.message_post(body=body, message_type='notification')
+        self._notify_session(alert=state == 'error' and state != previous)
+
+    def _session_admins(self):
+        group = self.env.ref('whatsapp_attendance.group_whatsapp_admin', raise_if_not_found=False)
+        return group.sudo().users.partner_id if group else self.env['res.partner']
+
+    def _notify_session(self, alert=False):
+        """Tell the administrators' open pages (the account form refreshes itself); on a failure, a notification."""
+        admins = self._session_admins()
+        for account in self:
+            payload = {'id': account.id, 'state': account.session_state}
+            for partner in admins:
+                partner._bus_send('whatsapp.account/session', payload)
+            if alert:
+                for partner in admins:
+                    partner._bus_send('simple_notification', {
+                        'type': 'danger', 'sticky': True,
+                        'title': self.env._("WhatsApp number %(name)s failed", name=account.name),
+                        'message': account.session_detail or '',
+                    })

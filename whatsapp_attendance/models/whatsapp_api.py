@@ -2,7 +2,7 @@ import base64
 import logging
 from datetime import datetime, timezone
 
-from odoo import api, models
+from odoo import api, fields, models
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tools import SQL
 
@@ -247,8 +247,48 @@ class WhatsappApi(models.AbstractModel):
         except contract.ContractError as error:
             raise ValidationError(str(error)) from None
         account = this._accounts_for([report], 'session')[report['account']]
-        account._apply_session_state(report['state'], qr=report.get('qr'), detail=report.get('detail'))
+        account._apply_session_state(report['state'], qr=report.get('qr'), detail=report.get('detail'),
+                                     pair_code=report.get('pair_code'), connected_since=report.get('connected_since'),
+                                     phone=report.get('phone'))
         return {'account_id': account.id, 'state': account.session_state}
+
+    @api.model
+    def ingest_contacts(self, contacts):
+        """The paired phone's contacts (feature ``session``): each is matched with the existing contacts by
+        normalised number, never duplicated.  Returns ``[{phone, partner_id, result}]`` with result ``matched``
+        (one contact has the number), ``new`` (created) or ``ambiguous`` (several have it: nothing touched);
+        the counts are stored on the account."""
+        this = self._check_bridge_access()
+        this._validate(contacts, 'contacts', contract.validate_session_contact)
+        accounts = this._accounts_for(contacts, 'contacts')
+        Partner = this.env['res.partner'].with_context(active_test=False)
+        counts = {}
+        results = []
+        for item in contacts:
+            e164 = to_e164(item['phone'])
+            partners = Partner.browse()
+            if e164:
+                variants = whatsapp_variants(e164)
+                partners = Partner.search(['|', '|', ('whatsapp_phone', 'in', variants),
+                                           ('mobile_e164', 'in', variants), ('phone_e164', 'in', variants)])
+            if len(partners) > 1:
+                result, partner = 'ambiguous', Partner.browse()
+            elif partners:
+                result, partner = 'matched', partners
+                if not partner.whatsapp_phone and e164:
+                    partner.whatsapp_phone = e164
+            else:
+                result = 'new'
+                partner = Partner._whatsapp_find_or_create(wa_id=item['phone'], name=item.get('name'))
+            account = accounts[item['account']]
+            tally = counts.setdefault(account, {'matched': 0, 'new': 0, 'ambiguous': 0})
+            tally[result] += 1
+            results.append({'phone': item['phone'], 'partner_id': partner.id or False, 'result': result})
+        for account, tally in counts.items():
+            account.write({'contacts_matched': tally['matched'], 'contacts_new': tally['new'],
+                           'contacts_ambiguous': tally['ambiguous'], 'contacts_synced_at': fields.Datetime.now()})
+            account._notify_session()
+        return results
 
     @api.model
     def read_attachment(self, request):
