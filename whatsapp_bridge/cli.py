@@ -3,7 +3,7 @@
 Commands:
   web        the webhook endpoint (+ /health)
   inbound    the inbound worker (wa:in -> Odoo)
-  outbound   the outbound worker (wa:out -> WhatsApp -> Odoo)
+  outbound   the outbound worker (wa:out -> WhatsApp -> Odoo) and the template worker (wa:control templates)
   all        web + both workers in one process (threads), and the session process as a supervised child
   session    the WhatsApp Web session process (wa:control -> driver; its messages -> wa:in; sends for wa:out)
   check      validate the configuration and connectivity; non-zero exit when something is wrong
@@ -108,6 +108,9 @@ def _workers(config: BridgeConfig, stop: threading.Event, which: tuple[str, ...]
         workers.append(InboundWorker(config, client, OdooClient(config), provider, stop))
     if "outbound" in which:
         workers.append(OutboundWorker(config, _sync_redis(config), OdooClient(config), CloudApiProvider(config), stop))
+        from whatsapp_bridge.templates import TemplateWorker  # template commands (wa:control) go to Graph too
+
+        workers.append(TemplateWorker(config, _sync_redis(config), OdooClient(config), CloudApiProvider(config), stop))
     return workers
 
 

@@ -28,6 +28,7 @@ DEMO_APP_SECRET = getattr(_sim, "DEMO_APP_SECRET", "simulator-demo-app-secret")
 DEMO_VERIFY_TOKEN = getattr(_sim, "DEMO_VERIFY_TOKEN", "simulator-demo-verify-token")
 DEMO_ACCESS_TOKEN = getattr(_sim, "DEMO_ACCESS_TOKEN", "EAAsimulatorDEMOaccessTOKEN0000000000000000")
 DEMO_PHONE_NUMBER_ID = getattr(_sim, "DEMO_PHONE_NUMBER_ID", "106540352242922")
+DEMO_WABA_ID = getattr(_sim, "DEMO_WABA_ID", "102290129340398")
 DEMO_GRAPH_BASE_URL = "http://{}:{}".format(getattr(_sim, "DEMO_HOST", "127.0.0.1"), getattr(_sim, "DEMO_PORT", 8899))
 
 _HEXISH = re.compile(r"^[0-9A-Za-z]{32,}$")
@@ -52,6 +53,8 @@ class BridgeConfig:
     verify_token: str = field(default=DEMO_VERIFY_TOKEN, repr=False)
     access_token: str = field(default=DEMO_ACCESS_TOKEN, repr=False)
     phone_number_id: str = DEMO_PHONE_NUMBER_ID
+    # the WhatsApp Business Account of the number: its message templates live there
+    waba_id: str = ""
     graph_base_url: str = "https://graph.facebook.com"
     graph_version: str = "v21.0"
     stream_prefix: str = ""
@@ -174,17 +177,21 @@ def load_config(environ: Mapping[str, str] | None = None, env_file: str | Path |
         app_secret = get("WA_APP_SECRET", DEMO_APP_SECRET)
         verify_token = get("WA_VERIFY_TOKEN", DEMO_VERIFY_TOKEN)
         phone_number_id = get("WA_PHONE_NUMBER_ID", DEMO_PHONE_NUMBER_ID)
+        waba_id = get("WA_WABA_ID", DEMO_WABA_ID)
         graph_base_url = get("WA_GRAPH_BASE_URL", DEMO_GRAPH_BASE_URL)
         access_token = DEMO_ACCESS_TOKEN
     else:
         app_secret = required("WA_APP_SECRET", "App secret of the Meta app, signs the webhooks")
         verify_token = required("WA_VERIFY_TOKEN", "token you typed in the Meta webhook settings")
         phone_number_id = required("WA_PHONE_NUMBER_ID", "phone number id of the WhatsApp Business number")
+        waba_id = get("WA_WABA_ID", "")  # optional: without it, templates cannot be submitted or synced
         graph_base_url = get("WA_GRAPH_BASE_URL", "https://graph.facebook.com")
     if app_secret and not _HEXISH.match(app_secret) and not (demo and app_secret == DEMO_APP_SECRET):
         problems.append("WA_APP_SECRET must be the app secret: 32 or more letters/digits (it looks wrong)")
     if phone_number_id and not phone_number_id.isdigit():
         problems.append(f"WA_PHONE_NUMBER_ID must be digits, got {phone_number_id!r}")
+    if waba_id and not waba_id.isdigit():
+        problems.append(f"WA_WABA_ID must be digits (the WhatsApp Business Account id), got {waba_id!r}")
     if urlparse(graph_base_url).scheme not in ("http", "https"):
         problems.append(f"WA_GRAPH_BASE_URL must be an http(s) URL, got {graph_base_url!r}")
     graph_version = get("WA_GRAPH_VERSION", "v21.0")
@@ -209,6 +216,7 @@ def load_config(environ: Mapping[str, str] | None = None, env_file: str | Path |
         verify_token=verify_token or "",
         access_token=access_token,
         phone_number_id=phone_number_id or "",
+        waba_id=waba_id or "",
         graph_base_url=graph_base_url.rstrip("/"),
         graph_version=graph_version,
         stream_prefix=prefix,

@@ -298,6 +298,8 @@ class OutboundWorker:
         if kind == "interactive":
             buttons = [Button(id=b["id"], title=b["title"]) for b in data["buttons"]]
             return provider.send_interactive(to, data["text"], buttons, reply_to).wamid
+        if kind == "template":
+            return self._send_template(job)
         attachment = data["attachment"]
         try:
             file = self.odoo.read_attachment(data["message_id"])
@@ -326,6 +328,14 @@ class OutboundWorker:
         caption = data.get("text") or None
         return provider.send_media(to, kind, media_id, caption=caption, filename=filename,
                                         reply_to=reply_to).wamid
+
+    def _send_template(self, job: _Job) -> str:
+        """A template (allowed outside the 24-hour window): a Cloud API message, whatever the job's account."""
+        send_template = getattr(self.provider, "send_template", None)
+        if send_template is None:
+            raise ProviderError(ErrorClass.FAIL, f"the {self.provider.name} provider cannot send templates",
+                                code=131051, title="Templates are not supported")
+        return send_template(job.recipient, job.job["template"], job.job.get("reply_to") or None).wamid
 
     def _on_error(self, job: _Job, report: OutboundReport, fail_key: str, exc: ProviderError):
         recipient = job.recipient.key

@@ -111,6 +111,7 @@ class OdooDouble:
         self.unknown_wamids: set[str] = set()  # ingest_statuses: result "unknown"
         self.access_error = False  # execute_kw: AccessError, like a bridge user that lost its group
         self.attachments: dict[int, dict] = {}
+        self.known_templates: set[tuple[str, str]] = set()  # report_template_states: "applied" for these
         self.version = contract.CONTRACT_VERSION
         self.authentications = 0
         self.max_request_bytes: int | None = None  # larger bodies get HTTP 413, like Odoo's 128 MiB limit
@@ -245,6 +246,14 @@ class OdooDouble:
         with self.lock:
             self.accepted.setdefault("read_attachment", []).append(request)
         return dict(found, message_id=request["message_id"])
+
+    def _report_template_states(self, states):
+        contract.validate_batch(states, "states", contract.validate_template_state)
+        with self.lock:
+            self.accepted.setdefault("report_template_states", []).extend(states)
+            known = set(self.known_templates)
+        return [{"name": s["name"], "language": s["language"], "template_id": s.get("template_id") or False,
+                 "result": "applied" if (s["name"], s["language"]) in known else "unknown"} for s in states]
 
     def _contract_info(self):
         return {"version": self.version, "streams": list(contract.STREAMS),

@@ -246,7 +246,7 @@ class WhatsappMessage(models.Model):
 
 
 # failures a retry cannot fix: outside the 24-hour window, unsupported type, not on WhatsApp
-NOT_RETRYABLE = {131047, 131051, 131026}
+NOT_RETRYABLE = {131047, 131051, 131026, 132000, 132001, 132015, 132016}
 
 ERROR_REASONS = {
     130429: _lt("WhatsApp is throttling this number; the message will be retried"),
@@ -257,4 +257,8 @@ ERROR_REASONS = {
     131053: _lt("The media could not be uploaded to WhatsApp (type or size not supported)"),
     131056: _lt("Too many messages to this customer in a short time"),
     190: _lt("The WhatsApp access token is expired or invalid"),
+    132000: _lt("The template's variables do not match the approved template: sync the templates"),
+    132001: _lt("WhatsApp does not know this template in this language, or has not approved it"),
+    132015: _lt("WhatsApp paused this template (low quality)"),
+    132016: _lt("WhatsApp disabled this template"),
 }

@@ -3,6 +3,8 @@
 * send:     ``POST /{version}/{phone_number_id}/messages``
 * upload:   ``POST /{version}/{phone_number_id}/media`` (multipart)
 * download: ``GET /{version}/{media_id}`` -> ``{"url"}``, then ``GET url`` with ``Authorization: Bearer``
+* templates: ``POST /{version}/{waba_id}/message_templates`` (submit), ``GET`` the same (list, paged);
+  a template message is a send of ``type: template``
 
 Graph errors (``{"error": {"code", "error_subcode", "message", "error_data": {"details"}}}``)
 become ``ProviderError`` with a class (see ``classify_graph_error``).
@@ -42,6 +44,13 @@ FAIL_REASONS = {
     131052: "The customer's media could not be downloaded",
     131053: "The media could not be uploaded or is not supported (type, size or codec)",
     470: "More than 24 hours have passed since the customer last wrote",
+    132000: "The template's parameters do not match it (number of variables)",
+    132001: "The template does not exist in this language, or is not approved yet",
+    132005: "The filled template is too long",
+    132007: "The template's content breaks WhatsApp's policy",
+    132012: "A template parameter has the wrong format",
+    132015: "The template is paused by WhatsApp (low quality)",
+    132016: "The template is disabled by WhatsApp",
 }
 # the account cannot send at all: stop, keep the jobs, alert
 PAUSE_REASONS = {
@@ -189,6 +198,36 @@ class CloudApiProvider:
         }
         return self._send(to, {"type": "interactive", "interactive": interactive}, reply_to)
 
+    def send_template(self, to: Recipient, template: dict, reply_to: str | None = None) -> SendReceipt:
+        """A contract TemplateMessage as Cloud API's ``type: template`` (allowed outside the 24-hour window)."""
+        return self._send(to, {"type": "template", "template": template_components(template)}, reply_to)
+
+    # -- templates (WhatsApp Business Account) ---------------------------------------------
+    def _waba_url(self) -> str:
+        if not self.config.waba_id:
+            raise ProviderError(ErrorClass.FAIL, "WA_WABA_ID is not set: the bridge cannot reach the templates "
+                                "of the WhatsApp Business Account", title="WA_WABA_ID missing")
+        return self.config.graph_url(f"{self.config.waba_id}/message_templates")
+
+    def submit_template(self, definition: dict) -> dict:
+        """Ask WhatsApp to approve a contract TemplateDefinition; ``{"id", "status", "category"}``."""
+        response = self._request("POST", self._waba_url(), json=template_definition_body(definition))
+        return self._json(response)
+
+    def list_templates(self, limit: int = 100, max_pages: int = 50) -> list[dict]:
+        """Every template of the account: ``[{"id", "name", "language", "status", "rejected_reason"}]``."""
+        url, params = self._waba_url(), {"fields": "id,name,language,status,category,rejected_reason",
+                                         "limit": str(limit)}
+        templates: list[dict] = []
+        for _page in range(max_pages):
+            body = self._json(self._request("GET", url, params=params))
+            templates.extend(t for t in body.get("data") or [] if isinstance(t, dict))
+            after = ((body.get("paging") or {}).get("cursors") or {}).get("after")
+            if not (body.get("paging") or {}).get("next") or not after:
+                break
+            params = dict(params, after=after)
+        return templates
+
     def upload_media(self, data: bytes, mimetype: str, filename: str) -> str:
         response = self._request(
             "POST",
@@ -225,3 +264,51 @@ class CloudApiProvider:
             body = None
         error = classify_graph_error(response.status_code, body)
         return error.error_class is not ErrorClass.PAUSE and response.status_code < 500, str(error)
+
+
+def template_components(template: dict) -> dict:
+    """A contract TemplateMessage -> the ``template`` object of a Cloud API send."""
+    components: list[dict] = []
+    header = template.get("header")
+    if header and header.get("format") == "text":
+        if header.get("parameters"):
+            components.append({"type": "header", "parameters": [
+                {"type": "text", "text": value} for value in header["parameters"]]})
+    elif header:
+        kind = header["format"]
+        media: dict = {"link": header["link"]}
+        if kind == "document" and header.get("filename"):
+            media["filename"] = header["filename"]
+        components.append({"type": "header", "parameters": [{"type": kind, kind: media}]})
+    if template.get("body_parameters"):
+        components.append({"type": "body", "parameters": [
+            {"type": "text", "text": value} for value in template["body_parameters"]]})
+    for index, payload in enumerate(template.get("button_payloads") or []):
+        components.append({"type": "button", "sub_type": "quick_reply", "index": str(index),
+                           "parameters": [{"type": "payload", "payload": payload}]})
+    body: dict = {"name": template["name"], "language": {"code": template["language"]}}
+    if components:
+        body["components"] = components
+    return body
+
+
+def template_definition_body(definition: dict) -> dict:
+    """A contract TemplateDefinition -> the body of ``POST /{waba_id}/message_templates``."""
+    components: list[dict] = []
+    header = definition.get("header")
+    if header and header["format"] == "text":
+        components.append({"type": "HEADER", "format": "TEXT", "text": header["text"]})
+    elif header:
+        # Meta wants a handle of the Resumable Upload API as the example; a public link of the file
+        # is what this bridge has (see docs/api.md)
+        components.append({"type": "HEADER", "format": header["format"].upper(),
+                           "example": {"header_handle": [header["link"]]}})
+    body: dict = {"type": "BODY", "text": definition["body"]}
+    if definition.get("body_examples"):
+        body["example"] = {"body_text": [list(definition["body_examples"])]}
+    components.append(body)
+    if definition.get("buttons"):
+        components.append({"type": "BUTTONS", "buttons": [
+            {"type": "QUICK_REPLY", "text": text} for text in definition["buttons"]]})
+    return {"name": definition["name"], "language": definition["language"],
+            "category": definition["category"].upper(), "components": components}

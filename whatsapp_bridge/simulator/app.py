@@ -7,6 +7,8 @@ Graph API (``Authorization: Bearer <access token>`` on every call; errors in Met
     GET    /{version}/{media_id}                   {"url", "mime_type", "sha256", "file_size", "id", ...}
     DELETE /{version}/{media_id}                   {"success": true}
     GET    /{version}/{phone_number_id}            phone number info (health check)
+    POST   /{version}/{waba_id}/message_templates  submit a template -> {"id", "status", "category"}
+    GET    /{version}/{waba_id}/message_templates  the account's templates (?fields, limit, after) -> {data, paging}
     GET    /whatsapp_business/attachments/?mid&ext&hash   the download URL (Bearer required, expires ~5 min)
 
 Control API (JSON, no auth: a local test/demo tool)
@@ -27,6 +29,8 @@ Control API (JSON, no auth: a local test/demo tool)
     POST   /_sim/customers/{c}/press               {"button_id" | "title" | "row_id", "message_id"?}
                                                    -> interactive button_reply / list_reply webhook
     POST   /_sim/customers/{c}/change-number       {"new_wa_id"}
+    GET    /_sim/templates    POST /_sim/templates/{name}/approve|reject|pause|disable {"language"?, "reason"?}
+                              (Meta's review; sends the message_template_status_update webhook)
     GET    /_sim/clock        POST /_sim/clock/advance {"seconds"|"minutes"|"hours"}
     GET|POST|DELETE /_sim/faults                   read / merge {name: value} / reset (see core.Faults)
     POST   /_sim/flush                             deliver pending webhooks now -> {delivered, failed, pending, held}
@@ -104,6 +108,18 @@ def create_app(config: SimConfig | None = None, simulator: Simulator | None = No
         except ValueError as exc:
             raise invalid_param("The request body is not valid JSON.") from exc
         return sim.send(body)
+
+    async def create_template(request: Request) -> Any:
+        sim.check_waba_id(request.path_params["waba_id"])
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError as exc:
+            raise invalid_param("The request body is not valid JSON.") from exc
+        return sim.create_template(body)
+
+    async def list_templates(request: Request) -> Any:
+        sim.check_waba_id(request.path_params["waba_id"], "get")
+        return sim.list_templates(request.query_params)
 
     async def upload_media(request: Request) -> Any:
         sim.check_phone_number_id(request.path_params["phone_number_id"])
@@ -245,6 +261,19 @@ def create_app(config: SimConfig | None = None, simulator: Simulator | None = No
         sim.reset()
         return {"ok": True}
 
+    async def ctl_templates(request: Request) -> Any:
+        return {"templates": [t.as_dict() for t in sim.templates.values()]}
+
+    async def ctl_template_review(request: Request) -> Any:
+        statuses = {"approve": "APPROVED", "reject": "REJECTED", "pause": "PAUSED", "disable": "DISABLED"}
+        action = request.path_params["action"]
+        if action not in statuses:
+            raise LookupError(f"unknown action {action!r}: approve, reject, pause or disable")
+        data = await _json(request)
+        template = sim.set_template_status(request.path_params["name"], statuses[action],
+                                           language=data.get("language"), reason=data.get("reason"))
+        return template.as_dict()
+
     async def ctl_media(request: Request) -> Response:
         media = sim.media.get(request.path_params["media_id"], sim.now())
         if media is None:
@@ -271,6 +300,8 @@ def create_app(config: SimConfig | None = None, simulator: Simulator | None = No
         Route("/verify", control(ctl_verify), methods=["POST"]),
         Route("/reset", control(ctl_reset), methods=["POST"]),
         Route("/media/{media_id}", control(ctl_media), methods=["GET"]),
+        Route("/templates", control(ctl_templates), methods=["GET"]),
+        Route("/templates/{name}/{action}", control(ctl_template_review), methods=["POST"]),
     ]
     routes = [
         *extra_routes,
@@ -279,6 +310,8 @@ def create_app(config: SimConfig | None = None, simulator: Simulator | None = No
         Route("/whatsapp_business/attachments/", download, methods=["GET"]),
         Route("/{version}/{phone_number_id}/messages", graph(send_message), methods=["POST"]),
         Route("/{version}/{phone_number_id}/media", graph(upload_media), methods=["POST"]),
+        Route("/{version}/{waba_id}/message_templates", graph(create_template), methods=["POST"]),
+        Route("/{version}/{waba_id}/message_templates", graph(list_templates), methods=["GET"]),
         Route("/{version}/{object_id}", graph(get_object), methods=["GET"]),
         Route("/{version}/{object_id}", graph(delete_object), methods=["DELETE"]),
     ]

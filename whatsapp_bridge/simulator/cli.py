@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="customers read business messages this many (simulated) seconds after delivery")
     ap.add_argument("--reengagement", choices=("webhook", "sync"), default="webhook",
                     help="131047 outside the 24 h window as a failed status webhook (Meta) or a sync HTTP 400")
+    ap.add_argument("--template-review", choices=("approve", "manual"), default="approve",
+                    help="submitted templates are approved at once (demo), or wait for "
+                         "POST /_sim/templates/{name}/approve|reject")
     ap.add_argument("--no-bsuid", action="store_true", help="leave business-scoped user ids out of webhooks")
     ap.add_argument("--seed", type=int, default=None, help="random seed for fault injection")
     ap.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE",
@@ -68,6 +71,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         verify_on_start=args.verify,
         auto_read_seconds=args.auto_read,
         reengagement_mode=args.reengagement,
+        template_review=args.template_review,
         bsuid=not args.no_bsuid,
         seed=args.seed,
         faults=faults,

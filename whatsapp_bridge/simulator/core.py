@@ -236,6 +236,8 @@ class SimConfig:
     auto_delivered: bool = True           # "delivered" follows "sent" at once (the phone is online)
     auto_read_seconds: float | None = None  # "read" this many simulated seconds after delivery
     reengagement_mode: str = "webhook"    # "webhook": 200 then failed status 131047 (Meta); "sync": HTTP 400
+    template_review: str = "approve"      # "approve": submitted templates are approved at once (demo);
+    #                                       "manual": PENDING until /_sim/templates/{name}/approve|reject
     bsuid: bool = True                    # business-scoped user ids (user_id) in webhooks
     media_in_webhook_url: bool = False    # add media "url" to inbound media webhooks (newer API versions)
     media_url_ttl: int = 300
@@ -284,11 +286,57 @@ class SimMessage:
     delivered_at: float | None = None
     statuses: list[str] = field(default_factory=list)
     pressed: str | None = None
+    rendered: Json | None = None  # a template message as the customer sees it: {header, body, footer, buttons}
 
     def as_dict(self) -> Json:
-        return {"id": self.id, "direction": self.direction, "type": self.type, "timestamp": self.timestamp,
+        data = {"id": self.id, "direction": self.direction, "type": self.type, "timestamp": self.timestamp,
                 "state": self.state, "content": self.content, "errors": self.errors, "statuses": self.statuses,
                 "pressed": self.pressed}
+        if self.rendered is not None:
+            data["rendered"] = self.rendered
+        return data
+
+
+TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
+TEMPLATE_LANGUAGE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2}|_[A-Za-z]{4})?$")
+TEMPLATE_CATEGORIES = ("UTILITY", "MARKETING", "AUTHENTICATION")
+TEMPLATE_STATUSES = ("APPROVED", "PENDING", "REJECTED", "PAUSED", "DISABLED")
+_PLACEHOLDER = re.compile(r"\{\{\s*(\d+)\s*\}\}")
+
+
+@dataclass
+class SimTemplate:
+    """A message template of the WhatsApp Business Account, as Meta keeps it."""
+
+    id: str
+    name: str
+    language: str
+    category: str
+    components: list[Json]
+    status: str = "PENDING"
+    rejected_reason: str = "NONE"
+
+    def component(self, kind: str) -> Json | None:
+        return next((c for c in self.components if c.get("type") == kind), None)
+
+    @property
+    def body_params(self) -> int:
+        body = self.component("BODY") or {}
+        return len(set(_PLACEHOLDER.findall(body.get("text") or "")))
+
+    def as_dict(self) -> Json:
+        return {"id": self.id, "name": self.name, "language": self.language, "category": self.category,
+                "status": self.status, "rejected_reason": self.rejected_reason, "components": self.components}
+
+
+# Meta's sample template, approved in every new WhatsApp Business Account
+HELLO_WORLD = [
+    {"type": "HEADER", "format": "TEXT", "text": "Hello World"},
+    {"type": "BODY", "text": "Welcome and congratulations!! This message demonstrates your ability to send a "
+                             "WhatsApp message notification from the Cloud API, hosted by Meta. Thank you for "
+                             "taking the time to test with us."},
+    {"type": "FOOTER", "text": "WhatsApp Business Platform sample message"},
+]
 
 
 @dataclass
@@ -408,6 +456,8 @@ class Simulator:
         self._task: asyncio.Task | None = None
         self._wake: asyncio.Event | None = None
         self.last_verification: Json | None = None
+        self.templates: OrderedDict[tuple[str, str], SimTemplate] = OrderedDict()
+        self._seed_templates()
 
     # ---------------------------------------------------------------- clock
     def now(self) -> float:
@@ -647,12 +697,13 @@ class Simulator:
                 self.faults.pair_rate_min_interval > 0 and cust.last_outbound_at is not None
                 and now - cust.last_outbound_at < self.faults.pair_rate_min_interval):
             raise pair_rate_limited(self.faults.throttle_http_status)
+        rendered = self._check_template(body["template"]) if mtype == "template" else None
         outside = mtype != "template" and (
             cust.last_inbound_at is None or now - cust.last_inbound_at >= WINDOW_SECONDS)
         if outside and self.config.reengagement_mode == "sync":
             raise reengagement_error()
         wamid = self.new_wamid(cust.wa_id)
-        msg = SimMessage(id=wamid, direction="out", type=mtype, timestamp=int(now), content=body)
+        msg = SimMessage(id=wamid, direction="out", type=mtype, timestamp=int(now), content=body, rendered=rendered)
         self._remember(cust, msg)
         cust.last_outbound_at = now
         self.stats.sends_accepted += 1
@@ -673,6 +724,161 @@ class Simulator:
         if mtype == "template":
             result["messages"][0]["message_status"] = "accepted"
         return result
+
+    # ---------------------------------------------------------------- Graph: message templates
+    def _seed_templates(self) -> None:
+        self.templates.clear()
+        self.templates[("hello_world", "en_US")] = SimTemplate(
+            id=self.new_template_id(), name="hello_world", language="en_US", category="UTILITY",
+            components=[dict(c) for c in HELLO_WORLD], status="APPROVED")
+
+    def new_template_id(self) -> str:
+        return str(self.rng.randrange(10**14, 10**15))
+
+    def check_waba_id(self, waba_id: str, method: str = "post") -> None:
+        if waba_id != self.config.waba_id:
+            raise unknown_object(f"{waba_id}/message_templates", method)
+
+    def create_template(self, body: Any) -> Json:
+        """``POST /{waba_id}/message_templates``: learn a template, PENDING (or APPROVED at once in demo)."""
+        if not isinstance(body, dict):
+            raise invalid_param("The request body must be a JSON object.")
+        name, language, category = body.get("name"), body.get("language"), body.get("category")
+        for key, value in (("name", name), ("language", language), ("category", category)):
+            if not value:
+                raise required_param(key)
+        if not isinstance(name, str) or not TEMPLATE_NAME.match(name):
+            raise invalid_param("Param name must be lowercase letters, numbers and underscores only.")
+        if not isinstance(language, str) or not TEMPLATE_LANGUAGE.match(language):
+            raise invalid_param(f"Param language is not a supported language code: {language!r}.")
+        if str(category).upper() not in TEMPLATE_CATEGORIES:
+            raise invalid_param(f"Param category must be one of {{{', '.join(TEMPLATE_CATEGORIES)}}}.")
+        components = body.get("components")
+        if not isinstance(components, list) or not components:
+            raise required_param("components")
+        self._validate_template_components(components)
+        if (name, language) in self.templates:
+            raise GraphError(400, 100, "Invalid parameter", subcode=2388024,
+                             details=f"Content in this language already exists for {name} ({language}).")
+        template = SimTemplate(id=self.new_template_id(), name=name, language=language,
+                               category=str(category).upper(), components=components)
+        self.templates[(name, language)] = template
+        if self.config.template_review == "approve":
+            self.set_template_status(name, "APPROVED", language=language)
+        return {"id": template.id, "status": template.status, "category": template.category}
+
+    def _validate_template_components(self, components: list) -> None:
+        kinds = [c.get("type") if isinstance(c, dict) else None for c in components]
+        if "BODY" not in kinds:
+            raise invalid_param("A template needs a component of type BODY.")
+        for comp in components:
+            kind = comp.get("type") if isinstance(comp, dict) else None
+            if kind == "BODY":
+                text = comp.get("text")
+                if not isinstance(text, str) or not text.strip():
+                    raise required_param("components['BODY']['text']")
+                if len(text) > 1024:
+                    raise invalid_value("Param components['BODY']['text'] must be at most 1024 characters long.")
+                count = len(set(_PLACEHOLDER.findall(text)))
+                examples = ((comp.get("example") or {}).get("body_text") or [[]])[0]
+                if count and len(examples) != count:
+                    raise invalid_param(f"The BODY has {count} variables: example['body_text'] needs {count} values.")
+            elif kind == "HEADER":
+                fmt = comp.get("format")
+                if fmt == "TEXT":
+                    if not isinstance(comp.get("text"), str) or len(comp["text"]) > 60:
+                        raise invalid_value("Param components['HEADER']['text'] must be 1 to 60 characters long.")
+                elif fmt not in ("IMAGE", "DOCUMENT", "VIDEO", "LOCATION"):
+                    raise invalid_param(f"Param components['HEADER']['format'] is invalid: {fmt!r}.")
+            elif kind == "FOOTER":
+                if len(comp.get("text") or "") > 60:
+                    raise invalid_value("Param components['FOOTER']['text'] must be at most 60 characters long.")
+            elif kind == "BUTTONS":
+                buttons = comp.get("buttons")
+                if not isinstance(buttons, list) or not 1 <= len(buttons) <= 10:
+                    raise invalid_value("Param components['BUTTONS']['buttons'] must have 1 to 10 elements.")
+                for button in buttons:
+                    text = button.get("text") if isinstance(button, dict) else None
+                    if not isinstance(text, str) or not text.strip() or len(text) > 25:
+                        raise invalid_value("Button text length invalid. Min length: 1, Max length: 25")
+            else:
+                raise invalid_param(f"Param components has an unknown type: {kind!r}.")
+
+    def list_templates(self, params: Any) -> Json:
+        """``GET /{waba_id}/message_templates``: ``{"data": [...], "paging": {...}}`` (cursor paging)."""
+        try:
+            limit = max(1, min(int(params.get("limit") or 25), 1000))
+            start = int(base64.b64decode(params.get("after") or "MA==").decode() or 0)
+        except ValueError as exc:
+            raise invalid_param("Param limit / after is invalid.") from exc
+        wanted = [f for f in (params.get("fields") or "id,name,language,status,category").split(",") if f]
+        items = list(self.templates.values())
+        if params.get("name"):
+            items = [t for t in items if params["name"] in t.name]
+        page = items[start:start + limit]
+        data = [{key: value for key, value in t.as_dict().items() if key in wanted or key == "id"} for t in page]
+        result: Json = {"data": data}
+        if page:
+            cursors = {"before": base64.b64encode(str(start).encode()).decode(),
+                       "after": base64.b64encode(str(start + len(page)).encode()).decode()}
+            result["paging"] = {"cursors": cursors}
+            if start + len(page) < len(items):
+                result["paging"]["next"] = f"message_templates?after={cursors['after']}&limit={limit}"
+        return result
+
+    def find_template(self, name: str, language: str | None = None) -> SimTemplate | None:
+        if language:
+            return self.templates.get((name, language))
+        return next((t for t in self.templates.values() if t.name == name), None)
+
+    def set_template_status(self, name: str, status: str, *, language: str | None = None,
+                            reason: str | None = None) -> SimTemplate:
+        """Meta reviewed a template (the control API, or at once in demo): the new status, and the
+        ``message_template_status_update`` webhook Meta sends."""
+        status = status.upper()
+        if status not in TEMPLATE_STATUSES:
+            raise ValueError(f"status: one of {', '.join(TEMPLATE_STATUSES)}")
+        template = self.find_template(name, language)
+        if template is None:
+            raise LookupError(f"unknown template {name!r}" + (f" in {language}" if language else ""))
+        template.status = status
+        template.rejected_reason = (reason or "INVALID_FORMAT") if status == "REJECTED" else "NONE"
+        value = {"event": status, "message_template_id": int(template.id), "message_template_name": template.name,
+                 "message_template_language": template.language, "reason": template.rejected_reason}
+        self.enqueue_webhook(p.envelope(value, self.config.waba_id, field="message_template_status_update"),
+                             "template")
+        return template
+
+    def _check_template(self, obj: Json) -> Json:
+        """A template send: only a known, approved template, with its parameters; what the customer sees."""
+        name, language = obj.get("name"), (obj.get("language") or {}).get("code")
+        template = self.templates.get((name, language))
+        if template is None or template.status in ("PENDING", "REJECTED"):
+            raise GraphError(404, 132001, "(#132001) Template name does not exist in the translation",
+                             details=f"template name ({name}) does not exist in {language}")
+        if template.status == "PAUSED":
+            raise GraphError(400, 132015, "(#132015) Template is Paused", details=f"template {name} is paused")
+        if template.status == "DISABLED":
+            raise GraphError(400, 132016, "(#132016) Template is disabled", details=f"template {name} is disabled")
+        sent = {c.get("type"): c for c in obj.get("components") or []
+                if isinstance(c, dict) and c.get("type") != "button"}
+        params = [x.get("text") for x in (sent.get("body") or {}).get("parameters") or []]
+        if len(params) != template.body_params:
+            raise GraphError(400, 132000, "(#132000) Number of parameters does not match the expected number of params",
+                             details=f"body: number of localizable_params ({len(params)}) does not match the "
+                                     f"expected number of params ({template.body_params})")
+        if any(not isinstance(x, str) or not x.strip() for x in params):
+            raise GraphError(400, 131008, "(#131008) Required parameter is missing",
+                             details="Parameter of type text is missing text value")
+        body = _PLACEHOLDER.sub(lambda m: params[int(m.group(1)) - 1] if int(m.group(1)) <= len(params)
+                                else m.group(0), (template.component("BODY") or {}).get("text") or "")
+        header = template.component("HEADER") or {}
+        payloads = {int(c.get("index") or 0): ((c.get("parameters") or [{}])[0]).get("payload")
+                    for c in obj.get("components") or [] if isinstance(c, dict) and c.get("type") == "button"}
+        buttons = [{"text": b.get("text"), "payload": payloads.get(i) or b.get("text")}
+                   for i, b in enumerate((template.component("BUTTONS") or {}).get("buttons") or [])]
+        return {"header": header.get("text") if header.get("format") == "TEXT" else (header.get("format") or None),
+                "body": body, "footer": (template.component("FOOTER") or {}).get("text"), "buttons": buttons}
 
     def mark_inbound_read(self, body: Json) -> Json:
         found = self.find_message(str(body.get("message_id")))
@@ -939,12 +1145,15 @@ class Simulator:
         target = None
         wanted = spec.get("message_id")
         for msg in reversed(cust.messages):
-            if msg.direction == "out" and msg.type == "interactive" and (not wanted or msg.id == wanted):
+            buttons = msg.type == "interactive" or (msg.type == "template" and (msg.rendered or {}).get("buttons"))
+            if msg.direction == "out" and buttons and (not wanted or msg.id == wanted):
                 target = msg
                 break
         if target is None:
             raise LookupError("no interactive message from the business to answer" +
                               (f" with id {wanted!r}" if wanted else ""))
+        if target.type == "template":
+            return self._press_template_button(cust, target, spec)
         interactive = target.content.get("interactive") or {}
         action = interactive.get("action") or {}
         wamid = self.new_wamid(cust.wa_id)
@@ -973,6 +1182,19 @@ class Simulator:
                         return self.inbound(cust, message)
             raise LookupError(f"message {target.id} has no list row {row_id!r}")
         raise LookupError(f"message {target.id} has no reply buttons or list")
+
+    def _press_template_button(self, cust: Customer, target: SimMessage, spec: Json) -> SimMessage:
+        """A quick reply of a template: Meta's ``type: button`` webhook with the button's payload."""
+        button_id, title = spec.get("button_id"), spec.get("title")
+        for button in (target.rendered or {}).get("buttons") or []:
+            if (button_id and button["payload"] == button_id) or (not button_id and title == button["text"]):
+                wa_id, user_id = self._from(cust)
+                message = p.template_button_message(
+                    wa_id, self.new_wamid(cust.wa_id), int(self.now()), button["payload"], button["text"],
+                    context=p.reply_context(self.config.display_phone_number, target.id), from_user_id=user_id)
+                target.pressed = button["payload"]
+                return self.inbound(cust, message)
+        raise LookupError(f"message {target.id} has no button {button_id or title!r}")
 
     def change_number(self, ident: str, new_wa_id: str) -> SimMessage:
         cust = self.customer(ident)
@@ -1128,3 +1350,4 @@ class Simulator:
         self.stats = Stats()
         self.clock_offset = 0.0
         self.faults = self.config.faults = Faults()
+        self._seed_templates()

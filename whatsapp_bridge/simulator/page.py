@@ -116,7 +116,19 @@ function renderOut(m, box) {
     }
     box.appendChild(bs);
   } else if (t === "reaction") box.appendChild(el("div", "", "reacted " + (c.reaction.emoji || "(removed)")));
-  else if (t === "template") box.appendChild(el("div", "", "[template " + c.template.name + "]"));
+  else if (t === "template") {
+    const r = m.rendered || {body: "[template " + c.template.name + "]", buttons: []};
+    if (r.header) box.appendChild(el("b", "", r.header));
+    box.appendChild(el("div", "template-body", r.body));
+    if (r.footer) box.appendChild(el("div", "meta", r.footer));
+    const bs = el("div", "buttons");
+    for (const b of r.buttons || []) {
+      const button = el("button", m.pressed === b.payload ? "pressed" : "", b.text);
+      button.onclick = () => press(m.id, b.payload, "button");
+      bs.appendChild(button);
+    }
+    if ((r.buttons || []).length) box.appendChild(bs);
+  }
   else box.appendChild(el("div", "", "[" + t + "]"));
 }
 function renderIn(m, box) {
