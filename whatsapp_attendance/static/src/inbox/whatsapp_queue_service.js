@@ -69,8 +69,10 @@ export const whatsappQueueService = {
                     {
                         title: _t("New WhatsApp customer"),
                         type: "info",
-                        // stays until someone takes the customer (see load) or it is dismissed
-                        sticky: true,
+                        // a while (the queue in the sidebar keeps them all), and closed as soon as
+                        // someone takes the customer (see load): many waiting customers must not
+                        // pile up over the page
+                        autocloseDelay: 15000,
                         onClose: () => toasts.delete(service.id),
                         buttons: [
                             {
