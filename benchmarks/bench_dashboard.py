@@ -212,7 +212,7 @@ def bench(env, args, long_service):
                                                     Partner.search_count([('name', 'ilike', 'Silva')])))
     # budgets (against Odoo's own partner list search, measured above on the same machine and load):
     # a day or a week answers like a few partner searches, 30 days (25,000 services) within 10 of
-    # them (or 250 ms), 90 days within a second; a service search within 10 times Odoo's own partner list search (and 300 ms)
+    # them (or 250 ms), 90 days within a second; a service search within 10 of them (and 300 ms)
     budgets = {
         'dashboard_day_week': max(results['today'], results['week']) <= max(100, 4 * reference),
         'dashboard_month': max(results['month'], results['last30']) <= max(250, 10 * reference),
