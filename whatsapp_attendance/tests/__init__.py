@@ -15,3 +15,4 @@ from . import test_ui_panel
 from . import test_dashboard
 from . import test_ui_dashboard
 from . import test_session_account
+from . import test_session_tour
