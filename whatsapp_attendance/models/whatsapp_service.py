@@ -319,21 +319,26 @@ class WhatsappService(models.Model):
 
     def action_share_readonly(self):
         self.ensure_one()
+        return self._wizard_action('whatsapp.service.share', self.env._("Share %(service)s read-only",
+                                                                         service=self.name))
+
+    def _wizard_action(self, model, name, **context):
+        """The dialog of a wizard about this service (transfer, share)."""
         return {
             'type': 'ir.actions.act_window',
-            'name': self.env._("Share %(service)s read-only", service=self.name),
-            'res_model': 'whatsapp.service.share',
+            'name': name,
+            'res_model': model,
             'view_mode': 'form',
             'views': [(False, 'form')],
             'target': 'new',
-            'context': {'default_service_id': self.id},
+            'context': {'default_service_id': self.id, **context},
         }
 
     def _share_readonly(self, user):
         """Let ``user`` read this conversation live (and add notes) without writing to the customer."""
         self.ensure_one()
-        if not self._is_whatsapp_admin():
-            raise UserError(self.env._("Only an administrator can share a WhatsApp service."))
+        if not self._is_whatsapp_manager():
+            raise UserError(self.env._("Only a supervisor or an administrator can share a WhatsApp service."))
         if not user.has_group('whatsapp_attendance.group_whatsapp_attendant'):
             raise UserError(self.env._("%(user)s is not a WhatsApp attendant.", user=user.name))
         if user == self.user_id or user in self.readonly_user_ids:
@@ -361,7 +366,7 @@ class WhatsappService(models.Model):
             raise UserError(self.env._("The note is empty."))
         channel = self.channel_id
         if self.env.user.partner_id not in channel.sudo().channel_member_ids.partner_id \
-                and not self._is_whatsapp_admin():
+                and not self._is_whatsapp_manager():
             raise UserError(self.env._("Only the people in the conversation %(service)s can add a note to it.",
                                        service=self.name))
         # sudo: discuss.channel - checked above; the note is the user's own, and stays internal
@@ -490,17 +495,9 @@ class WhatsappService(models.Model):
 
     def action_transfer(self):
         self.ensure_one()
-        return {
-            'type': 'ir.actions.act_window',
-            'name': self.env._("Transfer %(service)s", service=self.name),
-            'res_model': 'whatsapp.service.transfer',
-            'view_mode': 'form',
-            'views': [(False, 'form')],
-            'target': 'new',
-            # where the transfer started (Discuss or the service form): where the attendant goes after
-            'context': {'default_service_id': self.id,
-                        'whatsapp_transfer_origin': self.env.context.get('whatsapp_transfer_origin')},
-        }
+        # where the transfer started (Discuss or the service form): where the attendant goes after
+        return self._wizard_action('whatsapp.service.transfer', self.env._("Transfer %(service)s", service=self.name),
+                                   whatsapp_transfer_origin=self.env.context.get('whatsapp_transfer_origin'))
 
     def _transfer(self, user, note=None):
         self.ensure_one()

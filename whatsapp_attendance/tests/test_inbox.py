@@ -117,7 +117,7 @@ class TestInbox(WhatsappCase):
 
     def test_a_read_only_share_reads_live_adds_notes_and_cannot_answer(self):
         service = self.open_service(wa_id='5511955550009', attendant=self.attendant)
-        with self.assertRaisesRegex(UserError, "Only an administrator"):
+        with self.assertRaisesRegex(UserError, "Only a supervisor or an administrator"):
             service.with_user(self.attendant)._share_readonly(self.attendant_b)
         service.with_user(self.wa_admin)._share_readonly(self.attendant_b)
         self.assertIn(self.attendant_b.partner_id, service.channel_id.channel_member_ids.partner_id)

@@ -1,5 +1,7 @@
 from odoo import fields, models
 
+from .whatsapp_service_transfer import attendant_domain
+
 
 class WhatsappServiceShare(models.TransientModel):
     _name = 'whatsapp.service.share'
@@ -8,8 +10,7 @@ class WhatsappServiceShare(models.TransientModel):
     service_id = fields.Many2one('whatsapp.service', required=True, ondelete='cascade')
     user_id = fields.Many2one(
         'res.users', "Share With", required=True,
-        domain=lambda self: [('groups_id', 'in', self.env.ref('whatsapp_attendance.group_whatsapp_attendant').id),
-                             ('share', '=', False)],
+        domain=lambda self: attendant_domain(self.env),
         help="They read the conversation live and may add internal notes, but cannot write to the customer.")
 
     def action_share(self):

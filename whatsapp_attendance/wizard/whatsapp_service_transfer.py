@@ -1,6 +1,11 @@
 from odoo import fields, models
 
 
+def attendant_domain(env):
+    """The users a service can be handed to or shared with: WhatsApp attendants (internal users)."""
+    return [('groups_id', 'in', env.ref('whatsapp_attendance.group_whatsapp_attendant').id), ('share', '=', False)]
+
+
 class WhatsappServiceTransfer(models.TransientModel):
     _name = 'whatsapp.service.transfer'
     _description = "Transfer a WhatsApp service"
@@ -8,8 +13,7 @@ class WhatsappServiceTransfer(models.TransientModel):
     service_id = fields.Many2one('whatsapp.service', required=True, ondelete='cascade')
     user_id = fields.Many2one(
         'res.users', "Transfer To", required=True,
-        domain=lambda self: [('groups_id', 'in', self.env.ref('whatsapp_attendance.group_whatsapp_attendant').id),
-                             ('share', '=', False)])
+        domain=lambda self: attendant_domain(self.env))
     note = fields.Char(help="Shown in the conversation and sent to the new attendant.")
 
     def action_transfer(self):

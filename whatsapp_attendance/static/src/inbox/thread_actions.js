@@ -17,6 +17,25 @@ async function callService(component, method, args = [], context = {}) {
     return orm.call("whatsapp.service", method, [[service(component).id], ...args], { context });
 }
 
+/**
+ * Call the customer from the attendant's own device (a tel: or wa.me link); the conversation
+ * keeps a note of the call.
+ */
+function callAction(urlKey, via, target, icon, name, sequence) {
+    return {
+        condition: (component) => Boolean(service(component)?.[urlKey]) && component.thread.whatsappCanAct,
+        icon: `fa fa-fw ${icon}`,
+        iconLarge: `fa fa-fw fa-lg ${icon}`,
+        name,
+        async open(component) {
+            browser.open(service(component)[urlKey], target);
+            await callService(component, "action_log_call", [via]);
+            await component.thread.fetchNewMessages();
+        },
+        sequence,
+    };
+}
+
 threadActionsRegistry
     .add("whatsapp-take", {
         condition: (component) => service(component)?.state === "waiting",
@@ -28,31 +47,11 @@ threadActionsRegistry
         },
         sequence: 1,
     })
-    .add("whatsapp-call", {
-        condition: (component) => Boolean(service(component)?.call_url) && component.thread.whatsappCanAct,
-        icon: "fa fa-fw fa-phone",
-        iconLarge: "fa fa-fw fa-lg fa-phone",
-        name: _t("Call the customer (phone)"),
-        async open(component) {
-            // the attendant's own device places the call; the conversation keeps a note of it
-            browser.open(service(component).call_url, "_self");
-            await callService(component, "action_log_call", ["phone"]);
-            await component.thread.fetchNewMessages();
-        },
-        sequence: 2,
-    })
-    .add("whatsapp-call-whatsapp", {
-        condition: (component) => Boolean(service(component)?.whatsapp_url) && component.thread.whatsappCanAct,
-        icon: "fa fa-fw fa-whatsapp",
-        iconLarge: "fa fa-fw fa-lg fa-whatsapp",
-        name: _t("Call the customer on WhatsApp"),
-        async open(component) {
-            browser.open(service(component).whatsapp_url, "_blank");
-            await callService(component, "action_log_call", ["whatsapp"]);
-            await component.thread.fetchNewMessages();
-        },
-        sequence: 3,
-    })
+    .add("whatsapp-call", callAction("call_url", "phone", "_self", "fa-phone", _t("Call the customer (phone)"), 2))
+    .add(
+        "whatsapp-call-whatsapp",
+        callAction("whatsapp_url", "whatsapp", "_blank", "fa-whatsapp", _t("Call the customer on WhatsApp"), 3)
+    )
     .add("whatsapp-transfer", {
         condition: (component) => component.thread?.whatsappCanAct,
         icon: "fa fa-fw fa-exchange",
@@ -97,7 +96,9 @@ threadActionsRegistry
     })
     .add("whatsapp-share", {
         condition: (component) =>
-            Boolean(service(component)) && service(component).state !== "done" && component.store.whatsapp_is_admin,
+            Boolean(service(component)) &&
+            service(component).state !== "done" &&
+            (component.store.whatsapp_is_admin || component.store.whatsapp_is_supervisor),
         icon: "fa fa-fw fa-eye",
         iconLarge: "fa fa-fw fa-lg fa-eye",
         name: _t("Share read-only"),
