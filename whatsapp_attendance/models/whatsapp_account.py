@@ -113,6 +113,7 @@ class WhatsappAccount(models.Model):
         self.write({'session_detail': self.env._("Start requested: waiting for the bridge"),
                     'session_updated_at': fields.Datetime.now()})
         self._notify_session()
+        return True
 
     def action_session_pair_phone(self):
         self.ensure_one()
@@ -128,14 +129,17 @@ class WhatsappAccount(models.Model):
         self.write({'session_detail': self.env._("Pairing code requested: waiting for the bridge"),
                     'session_updated_at': fields.Datetime.now()})
         self._notify_session()
+        return True
 
     def action_session_stop(self):
         self._send_control('stop')
+        return True
 
     def action_session_logout(self):
         """End the session: WhatsApp Web logs the device out; Cloud API stops sending for the number."""
         for account in self:
             account._send_control('logout' if account.provider == 'web' else 'stop')
+        return True
 
     def _apply_session_state(self, state, qr=None, detail=None, pair_code=None, connected_since=None, phone=None):
         self.ensure_one()
