@@ -198,7 +198,6 @@ def session_child(config: BridgeConfig, env_file: str = "/nonexistent"):
 def run_web(config: BridgeConfig, workers: tuple[str, ...] = (), env_file: str | None = None) -> int:
     from whatsapp_bridge.webhook import create_app
 
-
     stop = threading.Event()
     crashed = threading.Event()
     refused: list[int] = []
