@@ -24,17 +24,6 @@ class WhatsappService(models.Model):
         "Message Text", compute='_compute_message_text', search='_search_message_text',
         help="Search the services by the text of any of their WhatsApp messages.")
 
-    def init(self):
-        super().init()
-        # messages in/out of a period (the dashboard) and the last message of a service (lists)
-        # (index-only scans: the count of a 90-day period reads no table row)
-        self.env.cr.execute(SQL("DROP INDEX IF EXISTS whatsapp_message_create_date_idx"))
-        self.env.cr.execute(SQL(
-            "CREATE INDEX IF NOT EXISTS whatsapp_message_create_date_cov_idx "
-            "ON whatsapp_message (create_date) INCLUDE (direction, account_id)"))
-        self.env.cr.execute(SQL(
-            "CREATE INDEX IF NOT EXISTS whatsapp_message_service_id_id_idx ON whatsapp_message (service_id, id)"))
-
     def _compute_message_text(self):
         self.message_text = False
 
