@@ -892,6 +892,8 @@ class WhatsappService(models.Model):
             author_id=author.id if author else None)
         messages = self._create_outbound_messages(mail_message, attendant=attendant, message_type='template',
                                                   template=template, template_message=message)
+        # the post reached Discuss before its WhatsApp record existed: the clock tick follows now
+        messages._push_discuss_status()
         self._unpin_finished()
         return messages
 

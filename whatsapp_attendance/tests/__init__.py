@@ -10,6 +10,7 @@ from . import test_hardening
 from . import test_clickbot
 from . import test_ui_inbox
 from . import test_templates
+from . import test_ui_templates
 from . import test_inbox
 from . import test_ui_panel
 from . import test_dashboard
