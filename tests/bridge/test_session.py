@@ -298,3 +298,16 @@ def test_the_supervisor_restarts_a_child_that_dies(tmp_path):
     finally:
         supervisor.stop()
     assert supervisor.restarts >= 2
+
+
+def test_without_a_whatsapp_web_client_start_says_so_instead_of_crashing(pipeline, odoo, monkeypatch):
+    """A real deployment (WA_SESSION_DRIVER=neonize) while that client is not built: the
+    administrator reads why on the account form, and the session process keeps running."""
+    monkeypatch.setitem(sys.modules, "whatsapp_bridge.session.neonize_driver", None)  # import fails
+    p = pipeline(workers=False, WA_SESSION_DRIVER="neonize")
+    p.command("start")
+    wait_until(lambda: odoo.last_state().get("state") == "error", 10)
+    assert "no WhatsApp Web client yet" in odoo.last_state()["detail"]
+    assert "Cloud API" in odoo.last_state()["detail"]
+    p.command("start")  # still there, and says it again
+    wait_until(lambda: len([s for s in odoo.states() if s["state"] == "error"]) >= 2, 10)

@@ -15,8 +15,13 @@ def driver_factory(config, client):
 
     keys, store = Keys(config.stream_prefix), SessionStore(config.data_dir)
     if config.session_driver == "neonize":
-        from whatsapp_bridge.session.neonize_driver import NeonizeDriver
+        try:
+            from whatsapp_bridge.session.neonize_driver import NeonizeDriver
+        except ImportError:
+            # not built yet: every session says so on its account form, nothing crashes
+            from whatsapp_bridge.session.unavailable_driver import UnavailableDriver
 
+            return lambda account, emit: UnavailableDriver(account, emit)
         return lambda account, emit: NeonizeDriver(account, emit, store=store)
     from whatsapp_bridge.session.fake_driver import FakeDriver
 
