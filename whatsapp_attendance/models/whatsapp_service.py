@@ -912,6 +912,7 @@ class WhatsappService(models.Model):
             'language': template.language,
             'language_name': dict(template._fields['language']._description_selection(self.env))[template.language],
             'category': template.category,
+            'category_name': dict(template._fields['category']._description_selection(self.env))[template.category],
             'header': template.header_text if template.header_type == 'text' else False,
             'preview': template._fill(template.body, template._values_for(service, preview_values)),
             'buttons': template.button_ids.sorted('sequence').mapped('name'),
