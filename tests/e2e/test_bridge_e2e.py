@@ -6,10 +6,10 @@ simulator), an attendant answers in Odoo (JSON-RPC as ``ana``), and what each si
 
 from __future__ import annotations
 
-import re
 import base64
 import os
 import random
+import re
 
 import pytest
 
