@@ -48,11 +48,11 @@ class WhatsappAccount(models.Model):
     session_updated_at = fields.Datetime("Last State Change", readonly=True, copy=False)
     session_connected_since = fields.Datetime("Connected Since", readonly=True, copy=False)
     session_uptime = fields.Char("Uptime", compute='_compute_session_uptime')
-    contacts_matched = fields.Integer("Contacts Matched", readonly=True, copy=False,
+    contacts_matched = fields.Integer(readonly=True, copy=False,
                                       help="Contacts of the phone found among the existing contacts by number.")
     contacts_new = fields.Integer("Contacts Created", readonly=True, copy=False)
     contacts_ambiguous = fields.Integer(
-        "Contacts Ambiguous", readonly=True, copy=False,
+        readonly=True, copy=False,
         help="Numbers several existing contacts have: nothing was merged or created, check them by hand.")
     contacts_synced_at = fields.Datetime("Contacts Imported On", readonly=True, copy=False)
     service_ids = fields.One2many('whatsapp.service', 'account_id', string="Services")

@@ -21,7 +21,7 @@ class WhatsappService(models.Model):
     opened_at = fields.Datetime(index=True)
     closed_at = fields.Datetime(index=True)
     message_text = fields.Char(
-        "Message Text", compute='_compute_message_text', search='_search_message_text',
+        compute='_compute_message_text', search='_search_message_text',
         help="Search the services by the text of any of their WhatsApp messages.")
 
     def _compute_message_text(self):

@@ -45,7 +45,7 @@ class WhatsappMessage(models.Model):
         ('contacts', "Contacts"), ('reaction', "Reaction"), ('interactive', "Interactive reply"),
         ('unsupported', "Unsupported"), ('system', "System"), ('template', "Template"),
     ], "Type", required=True, readonly=True, default='text')
-    template_id = fields.Many2one('whatsapp.template', "Template", readonly=True, ondelete='set null')
+    template_id = fields.Many2one('whatsapp.template', readonly=True, ondelete='set null')
     template_message = fields.Json(readonly=True, help="The filled template sent (contract TemplateMessage).")
     body = fields.Text(readonly=True)
     attachment_id = fields.Many2one('ir.attachment', readonly=True, ondelete='set null')

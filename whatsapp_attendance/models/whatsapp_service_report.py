@@ -15,11 +15,11 @@ class WhatsappServiceReport(models.Model):
     _order = 'opened_at desc'
     _rec_name = 'service_id'
 
-    service_id = fields.Many2one('whatsapp.service', "Service", readonly=True)
+    service_id = fields.Many2one('whatsapp.service', readonly=True)
     partner_id = fields.Many2one('res.partner', "Customer", readonly=True)
     user_id = fields.Many2one('res.users', "Attendant", readonly=True)
     account_id = fields.Many2one('whatsapp.account', "WhatsApp Account", readonly=True)
-    company_id = fields.Many2one('res.company', "Company", readonly=True)
+    company_id = fields.Many2one('res.company', readonly=True)
     state = fields.Selection([
         ('waiting', "Waiting"), ('in_progress', "In Progress"), ('done', "Done"),
     ], readonly=True)
@@ -37,7 +37,7 @@ class WhatsappServiceReport(models.Model):
                                        help="Minutes until the first answer of an attendant (answered services).")
     handling_time = fields.Float("Handling Time (min)", readonly=True, aggregator='avg',
                                  help="Minutes from opening to closing (finished services).")
-    rating = fields.Float("Rating", readonly=True, aggregator='avg', help="1 to 5 (rated services only).")
+    rating = fields.Float(readonly=True, aggregator='avg', help="1 to 5 (rated services only).")
     rating_text = fields.Selection([
         ('top', "Satisfied"), ('ok', "Okay"), ('ko', "Dissatisfied"), ('none', "Not rated"),
     ], "Rating Level", readonly=True)

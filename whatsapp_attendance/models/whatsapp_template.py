@@ -51,7 +51,7 @@ class WhatsappTemplate(models.Model):
         ('none', "None"), ('text', "Text"), ('image', "Image"), ('document', "Document"), ('video', "Video"),
     ], "Header", required=True, default='none')
     header_text = fields.Char(help="At most 60 characters.")
-    header_file = fields.Binary("Header File", attachment=True)
+    header_file = fields.Binary(attachment=True)
     header_filename = fields.Char()
     button_ids = fields.One2many('whatsapp.template.button', 'template_id', "Quick Replies", copy=True,
                                  help="At most 3 reply buttons, 25 characters each.")
