@@ -609,10 +609,10 @@ class WhatsappService(models.Model):
         for service in self.filtered(lambda s: s.state == 'done'):
             members = service.channel_id.channel_member_ids
             # Discuss shows a member's channel while its last activity is not before the unpin
-            # date (to the second): a message of this very second must not bring it back
+            # date (to the second): a message of this very second must not bring it back. Open
+            # Discuss pages hide it themselves once the user leaves it (the pushed service state):
+            # pushing is_pinned would close the conversation under the eyes of whoever reads it
             members.write({'unpin_dt': fields.Datetime.now() + timedelta(seconds=1)})
-            for member in members:
-                member._bus_send("discuss.channel/unpin", {"id": service.channel_id.id})
 
     def _send_rating_request(self):
         """One WhatsApp message asking the customer to rate this service (link + reply buttons)."""

@@ -19,8 +19,10 @@ patch(Thread.prototype, {
     },
     _computeDiscussAppCategory() {
         if (this.channel_type === "whatsapp") {
-            // only the conversations the user attends: one transferred away leaves at once
-            return this.selfMember ? this.appAsWhatsapp?.whatsappCategory : undefined;
+            // only the conversations the user attends: one transferred away leaves at once, a
+            // finished one once the user has left it
+            const finished = this.whatsapp_service?.state === "done" && this.notEq(this.store.discuss.thread);
+            return this.selfMember && !finished ? this.appAsWhatsapp?.whatsappCategory : undefined;
         }
         return super._computeDiscussAppCategory();
     },
@@ -55,6 +57,20 @@ patch(Thread.prototype, {
         return _t("Only %(attendant)s answers this customer. You can add an internal note.", {
             attendant: service.attendant_name,
         });
+    },
+    onPinStateUpdated() {
+        // a conversation the user is reading stays open when it gets unpinned (finished,
+        // re-read): Discuss would otherwise jump to another channel and lose what they typed;
+        // it leaves the sidebar once they leave it
+        if (
+            this.channel_type === "whatsapp" &&
+            !this.is_pinned &&
+            !this.isLocallyPinned &&
+            this.eq(this.store.discuss?.thread)
+        ) {
+            this.isLocallyPinned = true;
+        }
+        super.onPinStateUpdated();
     },
     get canLeave() {
         // leaving a customer's conversation is a transfer or a finish, not a silent leave
