@@ -50,6 +50,10 @@ class WhatsappMessage(models.Model):
     body = fields.Text(readonly=True)
     attachment_id = fields.Many2one('ir.attachment', readonly=True, ondelete='set null')
     caption = fields.Text(readonly=True, help="The text sent with an image, video or document.")
+    # the service's history shows the files themselves: a thumbnail of images, a download of any file
+    attachment_preview = fields.Binary("Preview", related='attachment_id.datas')
+    attachment_file = fields.Binary("File", related='attachment_id.datas')
+    attachment_name = fields.Char("File Name", related='attachment_id.name')
     is_voice = fields.Boolean("Voice Note", readonly=True)
     buttons = fields.Json(readonly=True, help="Reply buttons sent with an interactive message.")
     reply_to_wamid = fields.Char("Reply To", readonly=True)

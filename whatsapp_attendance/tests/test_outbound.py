@@ -17,7 +17,7 @@ from odoo.tools import config as odoo_config
 
 from odoo.addons.whatsapp_attendance import contract
 
-from .common import OGG_B64, WhatsappCase
+from .common import OGG_B64, PNG_B64, WhatsappCase
 
 
 def _free_port():
@@ -186,3 +186,14 @@ class TestOutbound(WhatsappCase):
         self.api.report_send_results([{'v': 1, 'message_id': message.id, 'state': 'sent', 'wamid': 'wamid.R4'}])
         with freeze_time(start + timedelta(seconds=600)):
             self.assertNotIn(message, self.env['whatsapp.message']._cron_repush_queued())
+
+    def test_the_service_history_shows_the_files_themselves(self):
+        service = self.open_service('5511933330014', attendant=self.attendant)
+        self.receive(self.inbound(wa_id='5511933330014', mtype='image',
+                                  media={'mimetype': 'image/png', 'data': PNG_B64, 'caption': 'a caixa'}))
+        image = service.whatsapp_message_ids.filtered(lambda m: m.message_type == 'image')
+        data = image.with_user(self.attendant).read(['attachment_preview', 'attachment_file', 'attachment_name'])[0]
+        self.assertEqual(base64.b64decode(data['attachment_file']), base64.b64decode(PNG_B64))
+        self.assertTrue(data['attachment_name'].endswith('.png'))
+        arch = self.env.ref('whatsapp_attendance.whatsapp_message_view_list_history').arch
+        self.assertIn('attachment_preview', arch)
