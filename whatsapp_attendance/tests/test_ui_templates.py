@@ -1,17 +1,14 @@
 import json
 from datetime import timedelta
-from unittest.mock import patch
 
 import redis
 
 from odoo import Command, fields
-from odoo.sql_db import TestCursor
 from odoo.tests import HttpCase, new_test_user, tagged
 
-from odoo.addons.bus.websocket import WebsocketConnectionHandler
 from odoo.addons.whatsapp_attendance import contract
 
-from .common import REDIS_URL
+from .common import REDIS_URL, enable_live_bus
 
 PREFIX = 'test-tour-templates:'
 ACCOUNT = 'pnid-tour-templates'
@@ -25,19 +22,9 @@ class TestTemplateTour(HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        # the sent template shows up in the conversation over the bus, as for any post: Odoo turns the
-        # websocket off in tests unless asked (see test_ui_inbox)
-        cls.startClassPatcher(patch.object(WebsocketConnectionHandler, "websocket_allowed", return_value=True))
-        # what the browser sends is committed on a test cursor: run the post-commit hooks (where
-        # the job goes to Redis) as a real commit does
-        commit = TestCursor.commit
-
-        def commit_with_postcommit(cr):
-            cr.flush()
-            cr.postcommit.run()
-            return commit(cr)
-
-        cls.startClassPatcher(patch.object(TestCursor, 'commit', commit_with_postcommit))
+        # the sent template shows up in the conversation over the bus, and the job reaches Redis in a
+        # post-commit hook: both as after a real commit
+        enable_live_bus(cls)
         params = cls.env['ir.config_parameter'].sudo()
         params.set_param('whatsapp_attendance.redis_url', REDIS_URL)
         params.set_param('whatsapp_attendance.stream_prefix', PREFIX)
