@@ -39,6 +39,8 @@ class WhatsappService(models.Model):
     user_id = fields.Many2one('res.users', "Attendant", index=True, tracking=True, readonly=True,
                               domain=lambda self: [('groups_id', 'in', self.env.ref(
                                   'whatsapp_attendance.group_whatsapp_attendant').id)])
+    team_id = fields.Many2one('whatsapp.team', "Team", index=True, tracking=True, readonly=True,
+                              help="The team whose queue this customer waits in; empty: the general queue.")
     state = fields.Selection([
         ('waiting', "Waiting"), ('in_progress', "In Progress"), ('done', "Done"),
     ], required=True, default='waiting', readonly=True, index=True, tracking=True, group_expand=True)
@@ -806,6 +808,16 @@ class WhatsappService(models.Model):
                 channel._whatsapp_push_service()  # the composer's "window closed" banner goes away
         self._unpin_finished()
         return message
+
+    def _whatsapp_on_inbound(self, message, new_service=False):
+        """Hook: an inbound ``whatsapp.message`` of this open service has just been stored.
+
+        Called once per message, in the order the customer sent them, by every ingest path
+        (after the rating replies and the finish keywords, which never reach it), as the
+        bridge's superuser. ``new_service``: this message opened the service. Routing (teams,
+        the menu before the human, automatic assignment, business hours) extends it.
+        """
+        self.ensure_one()
 
     def _receive_reaction(self, item, partner):
         """A reaction of the customer becomes a Discuss reaction on the message it reacts to
