@@ -298,7 +298,7 @@ class WhatsappService(models.Model):
         """The waiting services the current user may take, oldest first (Discuss's queue section)."""
         if not self.env.user.has_group('whatsapp_attendance.group_whatsapp_attendant'):
             return []
-        services = self.search([('state', '=', 'waiting')], order='opened_at, id', limit=200)
+        services = self.search(self._whatsapp_queue_domain(), order='opened_at, id', limit=200)
         last = {}
         if services:
             messages = self.env['whatsapp.message'].search_read(
@@ -308,6 +308,17 @@ class WhatsappService(models.Model):
                 last.setdefault(message['service_id'][0], message['body'] or '')
         return [dict(service._discuss_info(), last_message=(last.get(service.id) or '')[:120],
                      channel_id=service.channel_id.id) for service in services]
+
+    @api.model
+    def _whatsapp_queue_domain(self):
+        """The services waiting in the queue for an attendant (routing narrows it)."""
+        return [('state', '=', 'waiting')]
+
+    def _whatsapp_set_team(self, team):
+        """Route this service to ``team``'s queue (an empty ``team``: the general queue)."""
+        self.ensure_one()
+        self.team_id = team
+        self._notify_queue()
 
     def _notify_queue(self, new=None):
         """Attendants' Discuss and queue views refresh; a new waiting customer also pops up."""
