@@ -1,7 +1,14 @@
-from odoo import api, fields, models
+from markupsafe import escape
+
+from odoo import Command, api, fields, models
 from odoo.exceptions import AccessError
 
 from odoo.addons.mail.tools.discuss import Store
+
+# The bus notification carrying the new messages of one channel (several at once): the client
+# (static/src/discuss/new_messages_service_patch.js) handles each as Discuss handles its own
+# "discuss.channel/new_message".
+NEW_MESSAGES = 'whatsapp.channel/new_messages'
 
 
 class _PostOrigin:
@@ -9,7 +16,8 @@ class _PostOrigin:
 
     Only this addon's server code can put an instance in a context: JSON-RPC and
     Discuss's controllers carry JSON values only, so no client can claim to be the
-    bridge (``inbound``) or the company (``internal``) by setting a context key.
+    company (``internal``) by setting a context key. (The customers' messages do not
+    go through ``message_post``: see ``_whatsapp_post_inbound``.)
     """
 
     __slots__ = ('kind',)
@@ -18,7 +26,6 @@ class _PostOrigin:
         self.kind = kind
 
 
-POST_INBOUND = _PostOrigin('inbound')   # the customer's message, posted by the bridge's API path
 POST_INTERNAL = _PostOrigin('internal')  # notes and company messages the addon writes itself
 
 
@@ -49,9 +56,71 @@ class DiscussChannel(models.Model):
             channel._bus_send_store(channel, {'whatsapp_service': channel.sudo().whatsapp_service_id._discuss_info()})
 
     def _whatsapp_post(self, origin, **kwargs):
-        """Post in a service channel on behalf of the addon itself (``POST_INBOUND``/``POST_INTERNAL``)."""
+        """Post in a service channel on behalf of the addon itself (``POST_INTERNAL``)."""
         assert isinstance(origin, _PostOrigin)
         return self.with_context(whatsapp_post_origin=origin).message_post(**kwargs)
+
+    @api.model
+    def _whatsapp_post_inbound(self, posts):
+        """Post the customers' messages ``posts`` (``[(channel, {body, author_id, parent_id,
+        attachment_ids})]``, in order) as ``message_post`` posts a comment in a channel, in bulk;
+        return the ``mail.message`` records in that order. Runs as superuser (``whatsapp.api``).
+
+        What ``message_post`` does for a comment of someone who is not a member (the customer),
+        once per batch or per channel instead of once per message: the same ``mail.message``
+        values, created with one ``create``; the channel's ``last_interest_dt``; no
+        ``mail.notification`` (channel members are notified by the bus, their unread counters
+        are computed from their last seen message); the members' ``is_pinned`` and one bus
+        notification per channel carrying all its new messages (``NEW_MESSAGES``: Discuss shows
+        each as its own "discuss.channel/new_message": live message, unread counter, desktop
+        notification); web push to the members' devices, if any. Skipped, as they do nothing
+        here: the author's self-seen (the customer is no member), OdooBot (it answers only in
+        its own chat or when mentioned), following (channels have no followers).
+        """
+        if not posts:
+            return self.env['mail.message']
+        channels = self.browse(list(dict.fromkeys(channel.id for channel, _values in posts)))
+        alias_domains = channels._mail_get_alias_domains(default_company=self.env.company)
+        companies = channels._mail_get_companies(default=self.env.company)
+        subtype_id = self.env['ir.model.data']._xmlid_to_res_id('mail.mt_comment')
+        senders = {}  # author -> (email_from, {channel: reply_to})
+        for author_id in dict.fromkeys(values['author_id'] for _channel, values in posts):
+            author_id, email_from = channels[:1]._message_compute_author(author_id, None, raise_on_email=False)
+            of_author = channels.browse(list(dict.fromkeys(
+                channel.id for channel, values in posts if values['author_id'] == author_id)))
+            senders[author_id] = (email_from, of_author._notify_get_reply_to(default=email_from))
+        values_list = []
+        for channel, values in posts:
+            email_from, reply_to = senders[values['author_id']]
+            values_list.append({
+                'author_id': values['author_id'], 'author_guest_id': False, 'email_from': email_from,
+                'model': self._name, 'res_id': channel.id, 'record_name': channel.display_name,
+                'body': escape(values['body']), 'message_type': 'comment', 'subtype_id': subtype_id,
+                'parent_id': values.get('parent_id') or False, 'subject': False, 'partner_ids': [],
+                'email_add_signature': True, 'record_alias_domain_id': alias_domains[channel.id].id,
+                'record_company_id': companies[channel.id].id, 'reply_to': reply_to[channel.id],
+                'attachment_ids': [Command.link(attachment_id) for attachment_id in values.get('attachment_ids', [])],
+            })
+        messages = channels._message_create(values_list)
+        channels.last_interest_dt = fields.Datetime.now()
+        by_channel = {}
+        for message in messages:
+            by_channel.setdefault(message.res_id, []).append(message.id)
+        recipients = channels.channel_member_ids.partner_id - messages.author_id
+        pushed = bool(recipients) and self.env['mail.push.device'].search_count(
+            [('partner_id', 'in', recipients.ids)], limit=1)
+        for channel in channels:
+            channel_messages = messages.browse(by_channel[channel.id])
+            channel._bus_send_store(channel, {"is_pinned": True}, subchannel="members")
+            channel._bus_send(NEW_MESSAGES, {
+                "id": channel.id, "message_ids": channel_messages.ids, "data": Store(channel_messages).get_result(),
+            })
+            if pushed:
+                for message, msg_vals in zip(messages, values_list, strict=True):
+                    if message.res_id == channel.id:
+                        channel._notify_thread_by_web_push(
+                            message, channel._notify_get_recipients(message, msg_vals), msg_vals)
+        return messages
 
     def _whatsapp_remove_partner(self, partner):
         """Take ``partner`` out of this conversation the way Discuss's own "leave" does, so their

@@ -64,36 +64,59 @@ class ResPartner(models.Model):
         existing contact typed in any format is reused). The profile ``name``
         only names a contact created here.
         """
+        return self._whatsapp_find_or_create_many([{'wa_id': wa_id, 'user_id': user_id, 'name': name}])[0]
+
+    @api.model
+    def _whatsapp_find_or_create_many(self, senders):
+        """``_whatsapp_find_or_create`` for a list of senders (dicts ``wa_id``, ``user_id``, ``name``),
+        with two searches for the whole list; returns the contacts in the order of ``senders``.
+
+        Senders are resolved one after the other against the contacts found and those created
+        for earlier senders, so two names of one new person in one batch (a user id, then the
+        number alone) give one contact, as two calls would."""
         Partner = self.with_context(active_test=False)
-        e164 = phone_tools.to_e164(wa_id) if wa_id else False
-        partner = self.browse()
-        if user_id:
-            partner = Partner.search([('whatsapp_user_id', '=', user_id)], limit=1)
-        if not partner and e164:
-            variants = phone_tools.whatsapp_variants(e164)
-            domain = ['|', '|', ('whatsapp_phone', 'in', variants),
-                      ('mobile_e164', 'in', variants), ('phone_e164', 'in', variants)]
+        wanted = []
+        for sender in senders:
+            e164 = phone_tools.to_e164(sender['wa_id']) if sender.get('wa_id') else False
+            wanted.append((sender.get('user_id') or False, e164,
+                           phone_tools.whatsapp_variants(e164) if e164 else []))
+        user_ids = sorted({user_id for user_id, _e164, _variants in wanted if user_id})
+        variants = sorted({variant for _user_id, _e164, vs in wanted for variant in vs})
+        by_user = Partner.search([('whatsapp_user_id', 'in', user_ids)], order='id') if user_ids else Partner
+        by_phone = Partner.search(['|', '|', ('whatsapp_phone', 'in', variants), ('mobile_e164', 'in', variants),
+                                   ('phone_e164', 'in', variants)], order='active desc, id') if variants else Partner
+        created = Partner
+        result = []
+        for sender, (user_id, e164, sender_variants) in zip(senders, wanted, strict=True):
+            partner = Partner
             if user_id:
+                partner = (by_user | created).filtered(lambda p, u=user_id: p.whatsapp_user_id == u)[:1]
+            if not partner and e164:
                 # a contact already tied to another WhatsApp user is someone else (recycled number)
-                domain = [('whatsapp_user_id', 'in', [False, user_id])] + domain
-            partner = Partner.search(domain, order='active desc, id', limit=1)
-        if partner:
-            updates = {}
-            if user_id and not partner.whatsapp_user_id:
-                updates['whatsapp_user_id'] = user_id
-            if e164 and not partner.whatsapp_phone:
-                updates['whatsapp_phone'] = e164
-            if updates:
-                partner.write(updates)
-            return partner
-        return self.create({
-            'name': ((name or '').strip() or (e164 and phone_tools.format_international(e164))
-                     or self.env._("WhatsApp customer")),
-            'mobile': e164 and phone_tools.format_international(e164),
-            'whatsapp_phone': e164,
-            'whatsapp_user_id': user_id or False,
-            **self._whatsapp_locale_values(e164),
-        })
+                partner = (by_phone | created).filtered(
+                    lambda p, vs=set(sender_variants), u=user_id: (
+                        {p.whatsapp_phone, p.mobile_e164, p.phone_e164} & vs
+                        and (not u or p.whatsapp_user_id in (False, u))))[:1]
+            if partner:
+                updates = {}
+                if user_id and not partner.whatsapp_user_id:
+                    updates['whatsapp_user_id'] = user_id
+                if e164 and not partner.whatsapp_phone:
+                    updates['whatsapp_phone'] = e164
+                if updates:
+                    partner.write(updates)
+            else:
+                partner = self.create({
+                    'name': (((sender.get('name') or '').strip()) or (e164 and phone_tools.format_international(e164))
+                             or self.env._("WhatsApp customer")),
+                    'mobile': e164 and phone_tools.format_international(e164),
+                    'whatsapp_phone': e164,
+                    'whatsapp_user_id': user_id or False,
+                    **self._whatsapp_locale_values(e164),
+                })
+                created |= partner
+            result.append(partner)
+        return result
 
     @api.model
     def _whatsapp_locale_values(self, e164):

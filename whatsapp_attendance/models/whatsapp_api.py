@@ -8,7 +8,6 @@ from odoo.tools import SQL
 
 from .. import contract
 from ..tools.phone import to_e164, whatsapp_variants
-from .whatsapp_service import render_inbound_body
 
 _logger = logging.getLogger(__name__)
 
@@ -81,18 +80,18 @@ class WhatsappApi(models.AbstractModel):
             ('account_id', 'in', [a.id for a in accounts.values()]),
             ('wamid', 'in', [item['wamid'] for item in messages])])
         known = {(m.account_id.id, m.wamid): m for m in stored}
-        customers = {}
-        results = []
-        for item in messages:
-            account = accounts[item['account']]
-            message = known.get((account.id, item['wamid']))
-            if message:
-                results.append(this._message_result(message, duplicate=True))
-                continue
-            message = this._ingest_message(item, account, customers)
-            known[(account.id, item['wamid'])] = message
-            results.append(this._message_result(message))
-        return results
+        new = []  # the new messages, in order: (index, item, account)
+        for index, item in enumerate(messages):
+            key = (accounts[item['account']].id, item['wamid'])
+            if key not in known:
+                known[key] = None  # the same message twice in one batch is stored once
+                new.append((index, item, accounts[item['account']]))
+        stored_now = this._ingest_batch(new)
+        for index, item, account in new:
+            known[(account.id, item['wamid'])] = stored_now[index]
+        return [this._message_result(known[(accounts[item['account']].id, item['wamid'])],
+                                     duplicate=index not in stored_now)
+                for index, item in enumerate(messages)]
 
     def init(self):
         # One row per customer identity (phone number, WhatsApp user id): the row lock that
@@ -124,38 +123,84 @@ class WhatsappApi(models.AbstractModel):
             "SELECT key, now() AT TIME ZONE 'UTC' FROM unnest(%s::varchar[]) WITH ORDINALITY AS k(key, n) ORDER BY n "
             "ON CONFLICT (key) DO UPDATE SET locked_at = EXCLUDED.locked_at", sorted(keys)))
 
-    def _ingest_message(self, item, account, customers):
-        """Store one new inbound message; ``customers`` caches contacts and services within the batch."""
-        sender = item['from']
-        key = (account.id, sender.get('user_id'), sender.get('wa_id'))
-        partner, service = customers.get(key, (None, None))
-        if partner is None:
-            partner = self.env['res.partner']._whatsapp_find_or_create(
-                wa_id=sender.get('wa_id'), user_id=sender.get('user_id'), name=sender.get('name'))
-        rated_service = self._rating_reply_service(item, partner)
+    def _ingest_batch(self, new):
+        """Store the new inbound messages ``new`` (``[(index, item, account)]``, in order); return
+        ``{index: whatsapp.message}``.
+
+        The contacts of the whole batch are found (or created) at once, their open services with
+        one search; then the messages are stored in groups (``whatsapp.service._receive_many``:
+        a constant number of queries per group and per channel). A group ends where a message
+        changes the service (a finish keyword, a rating reply) and before a message that needs
+        what the group holds stored (a reply or a reaction to one of its messages, a number
+        change, which renames the contact first). Then, in order, each message of the group
+        finishes or rates its service, or goes to ``_whatsapp_on_inbound``.
+        """
         Service = self.env['whatsapp.service']
-        new_service = False
-        if rated_service:
-            service = rated_service
-        elif not service or service.state == 'done':
-            service = Service.search([
-                ('partner_id', '=', partner.id), ('account_id', '=', account.id), ('state', '!=', 'done'),
-            ], limit=1)
-            if not service:
-                service = Service.create({'partner_id': partner.id, 'account_id': account.id})
-                new_service = True
-            customers[key] = (partner, service)
-        if item['type'] == 'system':
-            self._apply_system_change(item, partner)
-        message = service._receive(item, partner, {'body': render_inbound_body(self.env, item)})
-        if rated_service:
-            token, score = contract.parse_rating_button_id(item['interactive']['id'])
-            rated_service._apply_rating_button(token, score)
-        elif item['type'] == 'text' and item['text'].strip().lower() in Service._finish_keywords():
-            service._finish('customer')
-        else:
-            service._whatsapp_on_inbound(message, new_service=new_service)
-        return message
+        senders = {}
+        for _index, item, account in new:
+            sender = item['from']
+            senders.setdefault((account.id, sender.get('user_id'), sender.get('wa_id')), sender)
+        partners = dict(zip(senders, self.env['res.partner']._whatsapp_find_or_create_many(
+            [{'wa_id': s.get('wa_id'), 'user_id': s.get('user_id'), 'name': s.get('name')} for s in senders.values()]),
+            strict=True))
+        services = {}  # (account, partner) -> its open service
+        if partners:
+            for service in Service.search([('partner_id', 'in', [p.id for p in partners.values()]),
+                                           ('account_id', 'in', list({key[0] for key in senders})),
+                                           ('state', '!=', 'done')]):
+                services[(service.account_id.id, service.partner_id.id)] = service
+        finish_keywords = Service._finish_keywords()
+        stored = {}
+        group = []  # [(index, item, partner, service, after)]: after = (kind, value) once stored
+
+        def flush():
+            if not group:
+                return
+            messages = Service._receive_many([(service, item, partner) for _i, item, partner, service, _a in group])
+            for (index, item, _partner, service, (kind, value)), message in zip(group, messages, strict=True):
+                stored[index] = message
+                if kind == 'rating':
+                    token, score = contract.parse_rating_button_id(item['interactive']['id'])
+                    value._apply_rating_button(token, score)
+                elif kind == 'finish':
+                    service._finish('customer')
+                else:
+                    service._whatsapp_on_inbound(message, new_service=value)
+            group.clear()
+
+        for index, item, account in new:
+            sender = item['from']
+            partner = partners[(account.id, sender.get('user_id'), sender.get('wa_id'))]
+            referred = (item.get('context') or {}).get('wamid') or (item.get('reaction') or {}).get('wamid')
+            in_group = bool(referred) and any(g[1]['wamid'] == referred and g[3].account_id == account for g in group)
+            if item['type'] == 'system' or in_group:
+                flush()
+            rated_service = self._rating_reply_service(item, partner)
+            new_service = False
+            if rated_service:
+                service = rated_service
+            else:
+                service = services.get((account.id, partner.id))
+                if not service or service.state == 'done':
+                    # a finish keyword earlier in this batch closed the service: the next message opens one
+                    service = Service.search([('partner_id', '=', partner.id), ('account_id', '=', account.id),
+                                              ('state', '!=', 'done')], limit=1)
+                if not service:
+                    service = Service.create({'partner_id': partner.id, 'account_id': account.id})
+                    new_service = True
+                services[(account.id, partner.id)] = service
+            if item['type'] == 'system':
+                self._apply_system_change(item, partner)
+            if rated_service:
+                group.append((index, item, partner, service, ('rating', rated_service)))
+            elif item['type'] == 'text' and item['text'].strip().lower() in finish_keywords:
+                group.append((index, item, partner, service, ('finish', None)))
+            else:
+                group.append((index, item, partner, service, ('inbound', new_service)))
+            if group[-1][4][0] != 'inbound':
+                flush()
+        flush()
+        return stored
 
     def _rating_reply_service(self, item, partner):
         """The service a rating reply button belongs to, whenever the request was sent."""

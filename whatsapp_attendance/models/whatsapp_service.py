@@ -12,7 +12,7 @@ from .. import contract
 from ..tools import phone as phone_tools
 from ..tools.params import get_param
 from ..tools.phone import format_international
-from .discuss_channel import POST_INBOUND, POST_INTERNAL
+from .discuss_channel import POST_INTERNAL
 
 _logger = logging.getLogger(__name__)
 
@@ -765,60 +765,94 @@ class WhatsappService(models.Model):
             body=self.env._("⚠️ WhatsApp could not deliver a message: %(reason)s", reason=message.error_message),
             message_type='notification', subtype_xmlid='mail.mt_note')
 
-    def _receive(self, item, partner, mail_values):
-        """Post an inbound WhatsApp message in the channel as the customer; return the whatsapp.message.
+    @api.model
+    def _receive_many(self, entries):
+        """Store inbound WhatsApp messages ``entries`` (``[(service, item, partner)]``, in the order
+        the customers sent them), each posted as its customer in its service's channel; return the
+        ``whatsapp.message`` records in that order.
 
-        Runs as superuser: the bridge's API entry point (``whatsapp.api``)."""
-        self.ensure_one()
-        channel = self.channel_id
+        The batched ingest path: the files, the Discuss messages and the WhatsApp records are each
+        created with one ``create``, and each channel's bookkeeping and bus notification happen
+        once (``discuss.channel._whatsapp_post_inbound``). A reaction changes a message already
+        stored rather than posting one. A reply or a reaction refers to a message stored before
+        this call (``whatsapp.api`` splits a batch there). Runs as superuser: the bridge's API
+        entry point (``whatsapp.api``).
+        """
         WaMessage = self.env['whatsapp.message']
-        attachment = self.env['ir.attachment']
-        media = item.get('media')
-        if media and item['type'] in contract.MEDIA_TYPES:
-            attachment = self.env['ir.attachment'].create({
-                'name': media.get('filename') or _default_filename(item['type'], media['mimetype']),
-                'mimetype': media['mimetype'],
-                'datas': media['data'],
-                # like the composer's pending uploads: message_post moves it onto the channel
-                'res_model': 'mail.compose.message',
-                'res_id': 0,
-            })
-            if media.get('voice') or (item['type'] == 'audio' and 'ogg' in media['mimetype']):
-                attachment._set_voice_metadata()
-        replied_wamid = (item.get('context') or {}).get('wamid')
-        parent = WaMessage.search([('account_id', '=', self.account_id.id), ('wamid', '=', replied_wamid)],
-                                  limit=1) if replied_wamid else WaMessage
-        mail_message = None
-        if item['type'] == 'reaction':
-            mail_message = self._receive_reaction(item, partner)
-            emoji = item['reaction'].get('emoji')
-            if mail_message is None and emoji:
+        Attachment = self.env['ir.attachment']
+        with_media = [index for index, (_service, item, _partner) in enumerate(entries)
+                      if item.get('media') and item['type'] in contract.MEDIA_TYPES]
+        files = Attachment.create([{
+            'name': media.get('filename') or _default_filename(item['type'], media['mimetype']),
+            'mimetype': media['mimetype'],
+            'datas': media['data'],
+            # where message_post moves a file posted with a message: the channel
+            'res_model': 'discuss.channel',
+            'res_id': service.channel_id.id,
+        } for service, item, media in ((entries[i][0], entries[i][1], entries[i][1]['media']) for i in with_media)])
+        attachments = dict(zip(with_media, files, strict=True))
+        voice = Attachment.concat(*(
+            attachments[i] for i in with_media
+            if entries[i][1]['media'].get('voice')
+            or (entries[i][1]['type'] == 'audio' and 'ogg' in entries[i][1]['media']['mimetype'])))
+        if voice:
+            voice._set_voice_metadata()
+        # the messages replied to, for the whole batch at once
+        replied = {(service.account_id.id, _replied_wamid(item))
+                   for service, item, _partner in entries if _replied_wamid(item)}
+        parents = {}
+        if replied:
+            for message in WaMessage.search([('account_id', 'in', list({a for a, _w in replied})),
+                                             ('wamid', 'in', list({w for _a, w in replied}))]):
+                parents[(message.account_id.id, message.wamid)] = message
+        mail_messages = [self.env['mail.message']] * len(entries)
+        posts = []
+        for index, (service, item, partner) in enumerate(entries):
+            parent = parents.get((service.account_id.id, _replied_wamid(item)), WaMessage)
+            body = render_inbound_body(self.env, item)
+            if item['type'] == 'reaction':
+                reacted = service._receive_reaction(item, partner)
+                emoji = item['reaction'].get('emoji')
+                if reacted is not None:
+                    mail_messages[index] = reacted
+                    continue
+                if not emoji:
+                    continue  # an unknown reaction removed: nothing to show
                 # a reaction to a message this conversation does not have (sent before the addon, or
                 # lost): shown as a message of its own rather than dropped
-                mail_values = dict(mail_values, body=plaintext2html(self.env._(
-                    "%(emoji)s (reaction to a message that is not in this conversation)", emoji=emoji)))
-            elif mail_message is None:
-                mail_message = self.env['mail.message']  # an unknown reaction removed: nothing to show
-        if mail_message is None:
-            mail_message = channel._whatsapp_post(
-                POST_INBOUND, author_id=partner.id, message_type='comment', subtype_xmlid='mail.mt_comment',
-                attachment_ids=attachment.ids, parent_id=parent.mail_message_id.id or False, **mail_values)
-        when = datetime.fromtimestamp(item['timestamp'], timezone.utc).replace(tzinfo=None)
-        message = WaMessage.create({
-            'wamid': item['wamid'], 'account_id': self.account_id.id, 'service_id': self.id,
+                body = plaintext2html(self.env._(
+                    "%(emoji)s (reaction to a message that is not in this conversation)", emoji=emoji))
+            # like message_post in a channel: a reply to a message of another conversation is no reply
+            parent_mail = parent.mail_message_id
+            in_channel = parent_mail.model == 'discuss.channel' and parent_mail.res_id == service.channel_id.id
+            posts.append((index, service.channel_id, {
+                'body': body, 'author_id': partner.id, 'parent_id': parent_mail.id if in_channel else False,
+                'attachment_ids': attachments[index].ids if index in attachments else [],
+            }))
+        posted = self.env['discuss.channel']._whatsapp_post_inbound(
+            [(channel, values) for _index, channel, values in posts])
+        for (index, _channel, _values), mail_message in zip(posts, posted, strict=True):
+            mail_messages[index] = mail_message
+        messages = WaMessage.create([{
+            'wamid': item['wamid'], 'account_id': service.account_id.id, 'service_id': service.id,
             'direction': 'inbound', 'message_type': item['type'], 'state': 'received',
-            'body': _inbound_text(item), 'attachment_id': attachment.id,
-            'is_voice': bool(attachment and attachment.voice_ids), 'mail_message_id': mail_message.id,
-            'reply_to_wamid': parent.wamid or False, 'wa_timestamp': when,
-        })
-        self.last_interaction_at = fields.Datetime.now()
-        if item['type'] != 'system':  # a number change is WhatsApp's message, not the customer's
-            was_open = self._window_open()
-            self.last_inbound_at = fields.Datetime.now()
-            if not was_open:
-                channel._whatsapp_push_service()  # the composer's "window closed" banner goes away
-        self._unpin_finished()
-        return message
+            'body': _inbound_text(item), 'attachment_id': attachments[index].id if index in attachments else False,
+            'is_voice': bool(index in attachments and attachments[index].voice_ids),
+            'mail_message_id': mail_messages[index].id,
+            'reply_to_wamid': parents.get((service.account_id.id, _replied_wamid(item)), WaMessage).wamid or False,
+            'wa_timestamp': datetime.fromtimestamp(item['timestamp'], timezone.utc).replace(tzinfo=None),
+        } for index, (service, item, _partner) in enumerate(entries)])
+        services = self.browse(list(dict.fromkeys(service.id for service, _item, _partner in entries)))
+        # a number change is WhatsApp's message, not the customer's: it opens no 24-hour window
+        written = self.browse(list(dict.fromkeys(
+            service.id for service, item, _partner in entries if item['type'] != 'system')))
+        closed = written.filtered(lambda s: not s._window_open())
+        now = fields.Datetime.now()
+        (services - written).write({'last_interaction_at': now})
+        written.write({'last_interaction_at': now, 'last_inbound_at': now})
+        closed.channel_id._whatsapp_push_service()  # the composer's "window closed" banner goes away
+        services._unpin_finished()
+        return messages
 
     def _whatsapp_on_inbound(self, message, new_service=False):
         """Hook: an inbound ``whatsapp.message`` of this open service has just been stored.
@@ -1011,6 +1045,11 @@ def _media_type(mimetype):
 def _default_filename(message_type, mimetype):
     extension = (mimetype or '').split('/')[-1].split(';')[0] or 'bin'
     return f"whatsapp-{message_type}.{extension}"
+
+
+def _replied_wamid(item):
+    """The WhatsApp id of the message an inbound message replies to, if any."""
+    return (item.get('context') or {}).get('wamid') or False
 
 
 def _inbound_text(item):

@@ -35,8 +35,9 @@ class TestIngestApi(WhatsappCase):
             ('channel', '=', json_dump(channel_with_db(self.env.cr.dbname, service.channel_id))),
         ])
         pushed = [json.loads(n.message) for n in notifications]
-        new_messages = [n for n in pushed if n['type'] == 'discuss.channel/new_message']
+        new_messages = [n for n in pushed if n['type'] == 'whatsapp.channel/new_messages']
         self.assertEqual(len(new_messages), 1, "Discuss receives the message live, once")
+        self.assertEqual(new_messages[0]['payload']['message_ids'], [message.id])
         self.assertIn("Is my order on its way?", json.dumps(new_messages[0]['payload']))
 
     def test_duplicate_inside_one_batch_is_stored_once(self):
