@@ -36,12 +36,13 @@ def free_port() -> int:
 
 
 class OdooServer:
-    def __init__(self, config_path: Path, template_db: str = "wa_test_demo", workers: int = 0):
+    def __init__(self, config_path: Path, template_db: str | None = None, workers: int = 0):
         self.config_path = Path(config_path)
         config = configparser.ConfigParser()
         config.read(self.config_path)
         self.options = dict(config["options"])
-        self.template_db = template_db
+        # WA_E2E_TEMPLATE_DB: another demo database to clone (e.g. one's own, next to others' runs)
+        self.template_db = template_db or os.environ.get("WA_E2E_TEMPLATE_DB", "wa_test_demo")
         self.db = f"wa_e2e_{uuid.uuid4().hex[:8]}"
         self.port = free_port()
         self.workers = workers

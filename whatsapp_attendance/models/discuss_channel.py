@@ -83,22 +83,24 @@ class DiscussChannel(models.Model):
         alias_domains = channels._mail_get_alias_domains(default_company=self.env.company)
         companies = channels._mail_get_companies(default=self.env.company)
         subtype_id = self.env['ir.model.data']._xmlid_to_res_id('mail.mt_comment')
-        senders = {}  # author -> (email_from, {channel: reply_to})
+        authors = {}  # author -> email_from
         for author_id in dict.fromkeys(values['author_id'] for _channel, values in posts):
-            author_id, email_from = channels[:1]._message_compute_author(author_id, None, raise_on_email=False)
-            of_author = channels.browse(list(dict.fromkeys(
-                channel.id for channel, values in posts if values['author_id'] == author_id)))
-            senders[author_id] = (email_from, of_author._notify_get_reply_to(default=email_from))
+            authors[author_id] = channels[:1]._message_compute_author(author_id, None, raise_on_email=False)[1]
+        reply_to = {}  # email_from -> {channel: reply-to}: customers mostly have no e-mail, one call
+        for email_from in set(authors.values()):
+            of_sender = channels.browse(list(dict.fromkeys(
+                channel.id for channel, values in posts if authors[values['author_id']] == email_from)))
+            reply_to[email_from] = of_sender._notify_get_reply_to(default=email_from)
         values_list = []
         for channel, values in posts:
-            email_from, reply_to = senders[values['author_id']]
+            email_from = authors[values['author_id']]
             values_list.append({
                 'author_id': values['author_id'], 'author_guest_id': False, 'email_from': email_from,
                 'model': self._name, 'res_id': channel.id, 'record_name': channel.display_name,
                 'body': escape(values['body']), 'message_type': 'comment', 'subtype_id': subtype_id,
                 'parent_id': values.get('parent_id') or False, 'subject': False, 'partner_ids': [],
                 'email_add_signature': True, 'record_alias_domain_id': alias_domains[channel.id].id,
-                'record_company_id': companies[channel.id].id, 'reply_to': reply_to[channel.id],
+                'record_company_id': companies[channel.id].id, 'reply_to': reply_to[email_from][channel.id],
                 'attachment_ids': [Command.link(attachment_id) for attachment_id in values.get('attachment_ids', [])],
             })
         messages = channels._message_create(values_list)

@@ -31,7 +31,8 @@ class TestIngestBatch(WhatsappCase):
 
     def _bus(self):
         self.env.cr.precommit.run()  # what Odoo does at commit: write the bus notifications
-        return [(json.loads(n.channel), json.loads(n.message)) for n in self.env['bus.bus'].sudo().search([], order='id')]
+        notifications = self.env['bus.bus'].sudo().search([], order='id')
+        return [(json.loads(n.channel), json.loads(n.message)) for n in notifications]
 
     def _two_customers(self):
         ana_customer = self.open_service('5511955550001', attendant=self.attendant)
