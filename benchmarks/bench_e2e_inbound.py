@@ -34,10 +34,16 @@ import signal
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# this repository's ``tests`` (a namespace package): a third-party distribution installing a
+# top-level ``tests`` package of its own would otherwise shadow it
+_tests = types.ModuleType("tests")
+_tests.__path__ = [str(ROOT / "tests")]
+sys.modules["tests"] = _tests
 
 import httpx  # noqa: E402
 
@@ -164,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-rate", type=float, default=20.0, help="(b) offered webhooks per second (20)")
     ap.add_argument("--latency-seconds", type=float, default=30.0, help="(b) length of the latency run (30 s)")
     ap.add_argument("--quick", action="store_true", help="short run: 600 messages, 10 s of latency")
+    ap.add_argument("--preload", action="store_true",
+                    help="(a) post every webhook first, then start the inbound consumer(s): the throughput of "
+                         "Redis -> bridge -> Odoo alone, not limited by how fast this client posts on a busy machine")
     args = ap.parse_args(argv)
     if args.quick:
         args.messages, args.latency_seconds = 600, 10.0
@@ -185,9 +194,12 @@ def main(argv: list[str] | None = None) -> int:
                         graph_base_url="http://127.0.0.1:9", name="bench", WA_BATCH_SIZE=args.batch_size,
                         WA_BATCH_LINGER_MS=args.linger_ms, WA_LOG_LEVEL="INFO", WA_ODOO_TIMEOUT=300)
         bridge.web.start()
-        for k in range(args.consumers):
-            env = dict(bridge.env, WA_CONSUMER_NAME=f"bench-{run}-{k}")
-            procs.append(Proc(f"bench-{run}-inbound{k}", ["inbound", "--env-file", "/nonexistent"], env).start())
+        def start_consumers() -> None:
+            for k in range(args.consumers):
+                env = dict(bridge.env, WA_CONSUMER_NAME=f"bench-{run}-{k}")
+                procs.append(Proc(f"bench-{run}-inbound{k}", ["inbound", "--env-file", "/nonexistent"], env).start())
+
+        start_consumers()
         print(f"Odoo {server.url} (workers={args.odoo_workers}, db {server.db}), {args.consumers} inbound "
               f"consumer(s), batch {args.batch_size}", flush=True)
         base_ts = int(time.time()) - 7200
@@ -204,9 +216,15 @@ def main(argv: list[str] | None = None) -> int:
         bodies = build(f"T{run}", args.messages, args.customers, base_ts + 100)
         watcher = Watcher(server, f"wamid.T{run}.", interval=0.05)
         watcher.start()
+        if args.preload:
+            while procs:
+                procs.pop().stop()
         t0 = time.perf_counter()
         posted, failures = asyncio.run(post_all(bridge.webhook_url, bodies, None))
         post_span = time.perf_counter() - t0
+        if args.preload:
+            t0 = time.perf_counter()  # the clock runs from the consumers' start
+            start_consumers()
         # an entry is acked only after Odoo committed it: a drained stream means everything is in (or lost)
         wait_until(lambda: (b := stream_backlog(prefix))["pending"] == 0 and b["lag"] == 0, 3600, 0.2,
                    "the stream drained")
@@ -219,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         lo, hi = times[int(n * 0.1)], times[int(n * 0.9) - 1]
         figures.update({
             "odoo_workers": args.odoo_workers, "consumers": args.consumers, "batch_size": args.batch_size,
+            "linger_ms": args.linger_ms, "preload": str(args.preload).lower(),
             "messages": args.messages, "posted": len(posted), "post_failures": failures,
             "post_rate": f"{len(posted) / post_span:.0f}",
             "e2e_elapsed_s": f"{elapsed:.1f}",
@@ -253,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         server.drop_database()
         delete_prefixed_keys(prefix)
     throughput = float(figures.get("e2e_throughput_msg_s", 0))
-    figures["target_met"] = str(throughput >= 100 and figures.get("lost") == 0).lower()
+    figures["target_met"] = str(throughput >= 250 and figures.get("lost") == 0 and figures.get("twice") == 0
+                                 and float(figures.get("latency_p95_ms", "inf")) <= 300).lower()
     for name, value in figures.items():
         print(f"{name}={value}")
     return 0

@@ -112,11 +112,12 @@ class DiscussChannel(models.Model):
         pushed = bool(recipients) and self.env['mail.push.device'].search_count(
             [('partner_id', 'in', recipients.ids)], limit=1)
         for channel in channels:
-            channel_messages = messages.browse(by_channel[channel.id])
+            # the batch's prefetch: each field is read once for every channel's messages
+            channel_messages = messages.browse(by_channel[channel.id]).with_prefetch(messages._prefetch_ids)
             channel._bus_send_store(channel, {"is_pinned": True}, subchannel="members")
-            channel._bus_send(NEW_MESSAGES, {
-                "id": channel.id, "message_ids": channel_messages.ids, "data": Store(channel_messages).get_result(),
-            })
+            # new customer messages have no outbound WhatsApp record (no delivery ticks) to look up
+            data = Store(channel_messages.with_context(whatsapp_inbound_only=True)).get_result()
+            channel._bus_send(NEW_MESSAGES, {"id": channel.id, "message_ids": channel_messages.ids, "data": data})
             if pushed:
                 for message, msg_vals in zip(messages, values_list, strict=True):
                     if message.res_id == channel.id:

@@ -7,10 +7,11 @@ class MailMessage(models.Model):
     _inherit = 'mail.message'
 
     def _extras_to_store(self, store: Store, format_reply):
-        """Discuss shows the WhatsApp delivery state of the messages of WhatsApp conversations."""
+        """Discuss shows the WhatsApp delivery state of the messages of WhatsApp conversations
+        (``whatsapp_inbound_only``: the batched ingest path's new customer messages, which have none)."""
         super()._extras_to_store(store, format_reply=format_reply)
         in_conversations = self.filtered(lambda m: m.model == 'discuss.channel')
-        if not in_conversations:
+        if not in_conversations or self.env.context.get('whatsapp_inbound_only'):
             return
         # sudo: whatsapp.message - the delivery state of messages the user may already read
         wa_messages = self.env['whatsapp.message'].sudo().search(

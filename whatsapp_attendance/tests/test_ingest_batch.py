@@ -128,7 +128,7 @@ class TestIngestBatch(WhatsappCase):
         queries(2)  # warm the caches (translations, parameters)
         small, large = queries(4), queries(40)
         self.assertLessEqual(large, small + 2, f"4 messages: {small} queries, 40 messages: {large}")
-        self.assertLess(large, 80, "a batch of two customers costs a few dozen queries")
+        self.assertLess(large, 45, "a batch of two customers costs a few dozen queries")
 
     def test_finish_keyword_rating_reply_and_message_after_finish_in_one_batch(self):
         service = self.open_service('5511955550020', attendant=self.attendant)
