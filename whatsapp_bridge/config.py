@@ -59,8 +59,12 @@ class BridgeConfig:
     graph_version: str = "v21.0"
     stream_prefix: str = ""
     rate_per_second: float = 80.0
-    batch_size: int = 100
-    batch_linger_ms: int = 200
+    # Odoo stores a batch in a near-constant number of queries per customer (the batched ingest
+    # path): big batches are cheap, and a busy stream fills them without waiting (a batch is read
+    # while Odoo writes the previous one), so the linger only delays messages on a quiet stream
+    # (bench_e2e_inbound.py: README, "Benchmarks")
+    batch_size: int = 250
+    batch_linger_ms: int = 50
     inbound_lanes: int = 2
     # media travels base64 inside ingest calls: a call carries at most this many bytes of it
     # (one message alone may exceed it; Odoo's own request limit is 128 MiB)
@@ -221,8 +225,8 @@ def load_config(environ: Mapping[str, str] | None = None, env_file: str | Path |
         graph_version=graph_version,
         stream_prefix=prefix,
         rate_per_second=number("WA_RATE_PER_SECOND", 80.0, float, 0.1),
-        batch_size=min(number("WA_BATCH_SIZE", 100, int, 1), 500),
-        batch_linger_ms=number("WA_BATCH_LINGER_MS", 200, int, 0),
+        batch_size=min(number("WA_BATCH_SIZE", BridgeConfig.batch_size, int, 1), 500),
+        batch_linger_ms=number("WA_BATCH_LINGER_MS", BridgeConfig.batch_linger_ms, int, 0),
         inbound_lanes=min(number("WA_INBOUND_LANES", 2, int, 1), 16),
         odoo_request_bytes=int(number("WA_ODOO_REQUEST_MB", 24.0, float, 0.01) * 1024 * 1024),
         host=get("WA_HOST", "127.0.0.1"),
