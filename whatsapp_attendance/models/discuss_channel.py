@@ -111,9 +111,12 @@ class DiscussChannel(models.Model):
         recipients = channels.channel_member_ids.partner_id - messages.author_id
         pushed = bool(recipients) and self.env['mail.push.device'].search_count(
             [('partner_id', 'in', recipients.ids)], limit=1)
+        # what Discuss's payload reads of the messages and their authors, read once for the whole
+        # batch (a prefetch spanning the batch would make each channel's payload walk all of it)
+        messages.fetch(['attachment_ids', 'partner_ids', 'subtype_id', 'author_id'])
+        messages.author_id.fetch(['user_ids'])
         for channel in channels:
-            # the batch's prefetch: each field is read once for every channel's messages
-            channel_messages = messages.browse(by_channel[channel.id]).with_prefetch(messages._prefetch_ids)
+            channel_messages = messages.browse(by_channel[channel.id])
             channel._bus_send_store(channel, {"is_pinned": True}, subchannel="members")
             # new customer messages have no outbound WhatsApp record (no delivery ticks) to look up
             data = Store(channel_messages.with_context(whatsapp_inbound_only=True)).get_result()
