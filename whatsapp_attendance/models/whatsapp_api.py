@@ -127,13 +127,27 @@ class WhatsappApi(models.AbstractModel):
         """Store the new inbound messages ``new`` (``[(index, item, account)]``, in order); return
         ``{index: whatsapp.message}``.
 
-        The contacts of the whole batch are found (or created) at once, their open services with
+        A number change renames the contact: what follows it is resolved afterwards (a message
+        from the new number finds the renamed contact, as one call per message did)."""
+        stored = {}
+        start = 0
+        for position, (_index, item, _account) in enumerate(new):
+            if item['type'] == 'system':
+                stored.update(self._ingest_segment(new[start:position + 1]))
+                start = position + 1
+        stored.update(self._ingest_segment(new[start:]))
+        return stored
+
+    def _ingest_segment(self, new):
+        """Store the new inbound messages ``new`` (as ``_ingest_batch``, no number change but the last).
+
+        The contacts of the whole segment are found (or created) at once, their open services with
         one search; then the messages are stored in groups (``whatsapp.service._receive_many``:
         a constant number of queries per group and per channel). A group ends where a message
         changes the service (a finish keyword, a rating reply) and before a message that needs
         what the group holds stored (a reply or a reaction to one of its messages, a number
-        change, which renames the contact first). Then, in order, each message of the group
-        finishes or rates its service, or goes to ``_whatsapp_on_inbound``.
+        change). Then, in order, each message of the group finishes or rates its service, or goes
+        to ``_whatsapp_on_inbound``.
         """
         Service = self.env['whatsapp.service']
         senders = {}
@@ -181,7 +195,7 @@ class WhatsappApi(models.AbstractModel):
                 service = rated_service
             else:
                 service = services.get((account.id, partner.id))
-                if not service or service.state == 'done':
+                if service and service.state == 'done':
                     # a finish keyword earlier in this batch closed the service: the next message opens one
                     service = Service.search([('partner_id', '=', partner.id), ('account_id', '=', account.id),
                                               ('state', '!=', 'done')], limit=1)

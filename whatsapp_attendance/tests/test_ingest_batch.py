@@ -221,3 +221,13 @@ class TestIngestBatch(WhatsappCase):
         self.assertEqual(results[0]['service_id'], results[1]['service_id'])
         partner = self.env['res.partner'].browse(results[0]['partner_id'])
         self.assertEqual((partner.whatsapp_user_id, partner.whatsapp_phone), ('BR.U60', '+5511955550060'))
+
+    def test_a_message_from_the_new_number_after_a_number_change_in_one_batch(self):
+        old = self.open_service('5511955550070', attendant=self.attendant)
+        change = self.inbound(wa_id='5511955550070', mtype='system', text="Maria changed their phone number",
+                              system={'type': 'user_changed_number', 'new_wa_id': '5511955550071'})
+        results = self.receive(self.inbound(wa_id='5511955550070', text="before"), change,
+                               self.inbound(wa_id='5511955550071', text="from my new number"))
+        self.assertEqual({r['partner_id'] for r in results}, {old.partner_id.id}, "still one contact")
+        self.assertEqual({r['service_id'] for r in results}, {old.id})
+        self.assertEqual(old.partner_id.whatsapp_phone, '+5511955550071')
