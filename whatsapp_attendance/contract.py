@@ -162,6 +162,13 @@ API_METHODS = API_METHODS + ("ingest_contacts",)
 SESSION_LIMITS = {"contacts": 500, "qr": 4096, "pair_code": 16}
 _PAIR_CODE = re.compile(r"^[A-Z0-9]{4}-?[A-Z0-9]{4}$")
 
+# The phone's own messages (feature "history", added within version 1): ``ingest_history`` (the recent
+# history of each chat, reported by the WhatsApp Web client on pairing: past services) and
+# ``ingest_phone_messages`` (what the business sends from the phone itself while the session runs:
+# the business's messages in the customer's conversation).  Items are ``HistoryMessage``s.
+CONTRACT_FEATURES = CONTRACT_FEATURES + ("history",)
+API_METHODS = API_METHODS + ("ingest_history", "ingest_phone_messages")
+
 
 class ContractError(ValueError):
     """A payload does not follow the contract; ``path`` names the bad field."""
@@ -748,3 +755,25 @@ def validate_session_contact(item, path="contact"):
     _str(item, "lid", path, required=False, allow_empty=True, max_len=128)
     _str(item, "name", path, required=False, allow_empty=True, max_len=LIMITS["name"])
     return item
+
+
+def validate_history_message(msg, path="message"):
+    """HistoryMessage (``ingest_history``, ``ingest_phone_messages``; feature ``history``): an
+    ``InboundMessage`` of a chat of the paired phone, plus who wrote it::
+
+        {"v": 1, "account": "<account key>", "wamid": "3EB0...", "timestamp": 1732240000,
+         "from": {"wa_id": "5511987654321", "name": "Maria"},   # always the customer of the chat
+         "from_me": true,                                        # written by the business (the phone)
+         "type": "text", "text": "Bom dia!", ...}               # the rest as InboundMessage
+
+    ``from`` names the customer even when the business wrote the message (``from_me``): it is the
+    chat the message belongs to.  Odoo is idempotent on ``(account, wamid)``.  ``ingest_history``
+    returns ``[{wamid, message_id, service_id, partner_id, duplicate}]``; each chat becomes a *past*
+    service (done, read-only, no notification, no rating request).  ``ingest_phone_messages``
+    (``from_me`` must be true) returns the same, the message added to the customer's conversation
+    as the business's, never sent again.
+    """
+    validate_inbound_message(msg, path)
+    if not isinstance(msg.get("from_me"), bool):
+        raise ContractError(f"{path}.from_me", f"expected true or false, got {_show(msg.get('from_me'))}")
+    return msg

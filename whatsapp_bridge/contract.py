@@ -69,3 +69,5 @@ validate_batch = _contract.validate_batch
 SESSION_STATES = _contract.SESSION_STATES
 SESSION_LIMITS = _contract.SESSION_LIMITS
 validate_session_contact = _contract.validate_session_contact
+# the phone's own messages: history on pairing, messages sent from the phone (feature "history")
+validate_history_message = _contract.validate_history_message

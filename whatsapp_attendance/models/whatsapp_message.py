@@ -147,6 +147,7 @@ class WhatsappMessage(models.Model):
                 continue
             # sudo: whatsapp.service - retrying is answering the customer again: same rule
             message.service_id.sudo()._check_can_reply(self.env.user)
+            message.service_id.sudo()._check_number_active()
             if message.message_type != 'template':
                 # sudo: whatsapp.service - as above; a free-form message needs the 24-hour window
                 message.service_id.sudo()._check_window_open()

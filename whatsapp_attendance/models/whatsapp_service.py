@@ -52,6 +52,7 @@ class WhatsappService(models.Model):
         ('attendant', "Finished by the attendant"),
         ('customer', "Finished by the customer"),
         ('timeout', "Idle timeout"),
+        ('phone', "Imported from the phone"),
     ], "Ended By", readonly=True, tracking=True)
     channel_id = fields.Many2one('discuss.channel', "Conversation", readonly=True, copy=False, ondelete='restrict')
     whatsapp_message_ids = fields.One2many('whatsapp.message', 'service_id', "WhatsApp Messages")
@@ -772,19 +773,7 @@ class WhatsappService(models.Model):
         self.ensure_one()
         channel = self.channel_id
         WaMessage = self.env['whatsapp.message']
-        attachment = self.env['ir.attachment']
-        media = item.get('media')
-        if media and item['type'] in contract.MEDIA_TYPES:
-            attachment = self.env['ir.attachment'].create({
-                'name': media.get('filename') or _default_filename(item['type'], media['mimetype']),
-                'mimetype': media['mimetype'],
-                'datas': media['data'],
-                # like the composer's pending uploads: message_post moves it onto the channel
-                'res_model': 'mail.compose.message',
-                'res_id': 0,
-            })
-            if media.get('voice') or (item['type'] == 'audio' and 'ogg' in media['mimetype']):
-                attachment._set_voice_metadata()
+        attachment = self._inbound_attachment(item)
         replied_wamid = (item.get('context') or {}).get('wamid')
         parent = WaMessage.search([('account_id', '=', self.account_id.id), ('wamid', '=', replied_wamid)],
                                   limit=1) if replied_wamid else WaMessage
@@ -829,6 +818,57 @@ class WhatsappService(models.Model):
         the menu before the human, automatic assignment, business hours) extends it.
         """
         self.ensure_one()
+
+    def _inbound_attachment(self, item):
+        """The file of a WhatsApp message (contract payload), ready for ``message_post``."""
+        media = item.get('media')
+        if not media or item['type'] not in contract.MEDIA_TYPES:
+            return self.env['ir.attachment']
+        attachment = self.env['ir.attachment'].create({
+            'name': media.get('filename') or _default_filename(item['type'], media['mimetype']),
+            'mimetype': media['mimetype'],
+            'datas': media['data'],
+            # like the composer's pending uploads: message_post moves it onto the channel
+            'res_model': 'mail.compose.message',
+            'res_id': 0,
+        })
+        if media.get('voice') or (item['type'] == 'audio' and 'ogg' in media['mimetype']):
+            attachment._set_voice_metadata()
+        return attachment
+
+    def _record_phone_message(self, item, partner):
+        """Store a message of the phone's own chat with this customer (contract HistoryMessage): the
+        customer's (inbound) or the business's (``from_me``: outbound, already sent by the phone, never
+        sent again). Nobody is notified: no queue, no routing, no rating. Runs as superuser (the bridge)."""
+        self.ensure_one()
+        from_me = item['from_me']
+        when = datetime.fromtimestamp(item['timestamp'], timezone.utc).replace(tzinfo=None)
+        attachment = self._inbound_attachment(item)
+        author = self.account_id.company_id.partner_id if from_me else partner
+        WaMessage = self.env['whatsapp.message']
+        replied_wamid = (item.get('context') or {}).get('wamid')
+        parent = WaMessage.search([('account_id', '=', self.account_id.id), ('wamid', '=', replied_wamid)],
+                                  limit=1) if replied_wamid else WaMessage
+        mail_message = self.channel_id._whatsapp_post(
+            POST_INTERNAL if from_me else POST_INBOUND, author_id=author.id, message_type='comment',
+            subtype_xmlid='mail.mt_comment', attachment_ids=attachment.ids, date=when,
+            parent_id=parent.mail_message_id.id or False, body=render_inbound_body(self.env, item))
+        return WaMessage.create({
+            'wamid': item['wamid'], 'account_id': self.account_id.id, 'service_id': self.id,
+            'direction': 'outbound' if from_me else 'inbound', 'message_type': item['type'],
+            'state': 'sent' if from_me else 'received', 'sent_at': when if from_me else False,
+            'body': _inbound_text(item), 'attachment_id': attachment.id,
+            'is_voice': bool(attachment and attachment.voice_ids), 'mail_message_id': mail_message.id,
+            'reply_to_wamid': parent.wamid or False, 'wa_timestamp': when,
+        })
+
+    def _check_number_active(self):
+        """An answer on a number that sends nothing now (ended, logged out) is refused with the reason,
+        rather than queued for nothing."""
+        for service in self:
+            refusal = service.account_id._sending_refusal()
+            if refusal:
+                raise UserError(refusal)
 
     def _receive_reaction(self, item, partner):
         """A reaction of the customer becomes a Discuss reaction on the message it reacts to
@@ -947,6 +987,7 @@ class WhatsappService(models.Model):
         refusal = self._reply_refusal(self.env.user)
         if refusal:
             raise UserError(refusal)
+        self.sudo()._check_number_active()  # sudo: whatsapp.account - attendants cannot read accounts
         # attendants read approved templates only (record rule)
         template = self.env['whatsapp.template'].browse(int(template_id)).exists()
         if not template or template.state != 'approved' or template.account_id != self.account_id:

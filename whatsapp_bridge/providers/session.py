@@ -51,6 +51,15 @@ def session_states(client: redis.Redis, keys: Keys) -> dict[str, dict]:
     return out
 
 
+def stopped_accounts(client: redis.Redis, keys: Keys, accounts) -> set[str]:
+    """The Cloud API accounts among ``accounts`` that were ended from Odoo (End): nothing sent or received."""
+    accounts = sorted(set(accounts))
+    if not accounts:
+        return set()
+    flags = client.mget([keys.session_stopped(a) for a in accounts])
+    return {a for a, flag in zip(accounts, flags, strict=True) if flag}
+
+
 def store_media(client: redis.Redis, keys: Keys, data: bytes, mimetype: str, filename: str = "") -> str:
     media_id = f"{MEDIA_PREFIX}{uuid.uuid4().hex}"
     meta = json.dumps({"mimetype": mimetype, "filename": filename})
