@@ -346,28 +346,13 @@ class SessionService:
             "account": account, "chats": len(chats), "messages": len(items)}})
         self.to_odoo("ingest_history", account, items)
 
-    def phone_payload(self, account: str, data: dict, media: bytes | None) -> dict:
-        """The contract's HistoryMessage of one chat message (raises ``WebhookParseError``/``ContractError``)."""
-        raw = dict(data)
-        if raw.get("type") in contract.MEDIA_TYPES:
-            raw["media"] = dict(raw.get("media") or {}, id=f"{MEDIA_PREFIX}inline")
-        msg = parse_any_message(raw, account)
-        if msg.type not in contract.MEDIA_TYPES:
-            payload = msg.to_contract()
-        elif media is None:
-            payload = media_unavailable(msg, ProviderError(ErrorClass.FAIL, "it was not downloaded from the phone"))
-        else:
-            payload = msg.to_contract({"data": base64.b64encode(media).decode("ascii")})
-        payload["from_me"] = bool(data.get("from_me"))
-        return contract.validate_history_message(payload)
-
     def to_odoo(self, method: str, account: str, items: list[tuple[dict, bytes | None]]) -> None:
         """Queue ``method`` calls for ``items`` (batches of ``ODOO_BATCH``); unreadable ones are dead-lettered."""
         batch: list[dict] = []
         size = 0
         for data, media in items:
             try:
-                payload = self.phone_payload(account, data, media)
+                payload = phone_payload(account, data, media)
             except (WebhookParseError, contract.ContractError) as exc:
                 self.streams.dead_letter(contract.STREAM_IN, f"unreadable WhatsApp Web message of the phone: {exc}",
                                          data)
@@ -500,6 +485,23 @@ class SessionService:
         if sent_key:
             self.redis.set(sent_key, wamid, ex=SENT_TTL)
         return {"ok": True, "wamid": wamid}
+
+
+def phone_payload(account: str, data: dict, media: bytes | None) -> dict:
+    """The contract's HistoryMessage of one chat message of the phone (raises ``WebhookParseError`` /
+    ``ContractError``): the same payload as the inbound path's, plus ``from_me``."""
+    raw = dict(data)
+    if raw.get("type") in contract.MEDIA_TYPES:
+        raw["media"] = dict(raw.get("media") or {}, id=f"{MEDIA_PREFIX}inline")
+    msg = parse_any_message(raw, account)
+    if msg.type not in contract.MEDIA_TYPES:
+        payload = msg.to_contract()
+    elif media is None:
+        payload = media_unavailable(msg, ProviderError(ErrorClass.FAIL, "it was not downloaded from the phone"))
+    else:
+        payload = msg.to_contract({"data": base64.b64encode(media).decode("ascii")})
+    payload["from_me"] = bool(data.get("from_me"))
+    return contract.validate_history_message(payload)
 
 
 def _error(exc: ProviderError) -> dict:
