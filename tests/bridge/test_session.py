@@ -391,3 +391,15 @@ def test_without_a_whatsapp_web_client_start_says_so_instead_of_crashing(pipelin
     assert "Cloud API" in odoo.last_state()["detail"]
     p.command("start")  # still there, and says it again
     wait_until(lambda: len([s for s in odoo.states() if s["state"] == "error"]) >= 2, 10)
+
+
+def test_replies_to_one_customer_are_paced_to_lower_the_ban_risk(pipeline, odoo):
+    p = pipeline(WA_SESSION_RECIPIENT_INTERVAL="1.0")
+    pair(p, odoo, contacts=[])
+    started = time.monotonic()
+    p.job(61, "um")
+    p.job(62, "dois")
+    p.job(63, "para outra pessoa", to="5521998877665")
+    wait_until(lambda: len(p.sent()) == 3, 15)
+    assert time.monotonic() - started >= 1.0  # the second message to Maria waited a second
+    assert [s["text"] for s in p.sent() if s["to"] == "5511987654321"] == ["um", "dois"]

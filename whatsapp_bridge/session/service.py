@@ -50,6 +50,7 @@ from whatsapp_bridge.odoo_client import OdooClient, OdooError, OdooPermanentErro
 from whatsapp_bridge.providers.base import ErrorClass, ProviderError
 from whatsapp_bridge.providers.cloud_api import classify_graph_error
 from whatsapp_bridge.providers.session import REPLY_TTL, load_media, store_media
+from whatsapp_bridge.ratelimit import RecipientPacer
 from whatsapp_bridge.retry import Stopped, retry
 from whatsapp_bridge.session import driver as ev
 from whatsapp_bridge.session.store import SessionStore
@@ -83,7 +84,7 @@ class SessionService:
         self.drivers: dict = {}
         self.states: dict[str, dict] = {}
         self.alive_at: dict[str, float] = {}
-        self._last_send: dict[str, float] = {}
+        self.pacer = RecipientPacer(config.session_recipient_interval)
         self._events: queue.Queue = queue.Queue()
         self._threads: list[threading.Thread] = []
 
@@ -457,7 +458,7 @@ class SessionService:
             return _error(ProviderError(ErrorClass.RETRY, "the WhatsApp Web session is not connected",
                                         title="Session disconnected"))
         to = request.get("to") or ""
-        wait = self._last_send.get(to, 0.0) + self.config.session_recipient_interval - time.monotonic()
+        wait = self.pacer.wait_time(to)
         if wait > 0:  # per-recipient pacing: bursts to one chat are what gets unofficial clients banned
             self.stop.wait(wait)
         text, kind = request.get("text") or "", request.get("kind") or "text"
@@ -481,7 +482,7 @@ class SessionService:
             wamid = driver.send(outgoing)
         except ProviderError as exc:
             return _error(exc)
-        self._last_send[to] = time.monotonic()
+        self.pacer.sent(to)
         if sent_key:
             self.redis.set(sent_key, wamid, ex=SENT_TTL)
         return {"ok": True, "wamid": wamid}
