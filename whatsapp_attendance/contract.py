@@ -41,6 +41,10 @@ belongs to the *WhatsApp Bridge* group.  Methods (``API_METHODS``):
 * ``report_template_states([TemplateState, ...])`` -> ``[{name, language, template_id, result}]``
   with result ``applied`` | ``ignored`` (same state) | ``unknown`` (no such template in Odoo)
 * ``contract_info()`` -> ``{version, streams, methods, features}``
+* ``ingest_contacts([SessionContact, ...])`` -> ``[{phone, partner_id, result}]`` (feature ``session``)
+* ``ingest_history([HistoryMessage, ...])``, ``ingest_phone_messages([HistoryMessage, ...])`` -> as
+  ``ingest_messages`` (feature ``history``: the paired phone's own messages, see
+  ``validate_history_message``)
 
 Additions within version 1
 --------------------------
@@ -48,6 +52,8 @@ Version 1 grew without a bump: every payload valid before is still valid and mea
 What was added is announced in ``contract_info()["features"]`` (``CONTRACT_FEATURES``), so a
 bridge can tell whether the addon it talks to knows it:
 
+* ``session``: WhatsApp Web sessions (``pair_phone``, ``verify``, ``ingest_contacts``).
+* ``history``: the paired phone's own messages (``ingest_history``, ``ingest_phone_messages``).
 * ``templates``: WhatsApp message templates.  The ``wa:out`` job type ``template``
   (``OutboundJob.template``), the ``wa:control`` commands ``template_submit`` (with
   ``ControlCommand.template``, a ``TemplateDefinition``) and ``template_sync``, and the
