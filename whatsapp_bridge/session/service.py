@@ -492,8 +492,8 @@ def phone_payload(account: str, data: dict, media: bytes | None) -> dict:
     """The contract's HistoryMessage of one chat message of the phone (raises ``WebhookParseError`` /
     ``ContractError``): the same payload as the inbound path's, plus ``from_me``."""
     raw = dict(data)
-    if raw.get("type") in contract.MEDIA_TYPES:
-        raw["media"] = dict(raw.get("media") or {}, id=f"{MEDIA_PREFIX}inline")
+    if raw.get("type") in contract.MEDIA_TYPES and isinstance(raw.get("media") or {}, dict):
+        raw["media"] = dict(raw.get("media") or {}, id=f"{MEDIA_PREFIX}inline")  # the bytes travel beside it
     msg = parse_any_message(raw, account)
     if msg.type not in contract.MEDIA_TYPES:
         payload = msg.to_contract()
