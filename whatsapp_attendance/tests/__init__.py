@@ -18,3 +18,4 @@ from . import test_ui_dashboard
 from . import test_session_account
 from . import test_session_tour
 from . import test_session_history
+from . import test_i18n
