@@ -367,8 +367,8 @@ class WhatsappApi(models.AbstractModel):
                 try:
                     base64.b64decode(item['media']['data'], validate=True)
                 except ValueError:
-                    raise ValidationError(self.env._("%(path)s: not valid base64",
-                                                     path=f"messages[{index}].media.data")) from None
+                    path = f"messages[{index}].media.data"
+                    raise ValidationError(self.env._("%(path)s: not valid base64", path=path)) from None
         self._lock_customers(messages)
         stored = self.env['whatsapp.message'].search([
             ('account_id', 'in', [a.id for a in accounts.values()]),
