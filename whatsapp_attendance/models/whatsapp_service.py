@@ -702,6 +702,22 @@ class WhatsappService(models.Model):
         self._unpin_finished()
         return messages
 
+    # ------------------------------------------------------------------
+    # Automatic messages
+    # ------------------------------------------------------------------
+
+    def _whatsapp_post_automatic(self, text):
+        """Send ``text`` to the customer as the system (a team's greeting, the menu, out-of-hours…).
+
+        Authored by OdooBot, never by an attendant (no attendant on its ``whatsapp.message``, so it
+        counts as no first response), queued to the bridge like any reply; outside the 24-hour
+        window the conversation says why it could not go. Runs as superuser (routing code only)."""
+        self.ensure_one()
+        text = (text or '').strip()
+        if not text:
+            return self.env['whatsapp.message']
+        return self._post_outbound(text, author=self.env.ref('base.partner_root'))
+
     def _create_outbound_messages(self, mail_message, attendant=None, message_type=None, buttons=None,
                                   template=None, template_message=None):
         """``whatsapp.message`` records (queued) for a post in the service channel, pushed after commit.
