@@ -1,4 +1,5 @@
 from . import (
+    bus_presence,
     discuss_channel,
     mail_message,
     rating_rating,

@@ -41,6 +41,14 @@ class WhatsappService(models.Model):
                                   'whatsapp_attendance.group_whatsapp_attendant').id)])
     team_id = fields.Many2one('whatsapp.team', "Team", index=True, tracking=True, readonly=True,
                               help="The team whose queue this customer waits in; empty: the general queue.")
+    team_color = fields.Integer(related='team_id.color')
+    assignment_note = fields.Char(
+        "Assignment", readonly=True, copy=False,
+        help="How the attendant got this customer (taken, transferred, or assigned automatically and why), "
+             "or why automatic assignment is still waiting.")
+    in_my_queues = fields.Boolean(
+        "In My Queues", compute='_compute_in_my_queues', search='_search_in_my_queues',
+        help="Waiting in a queue the current user answers (their teams' and the general queue), or not waiting.")
     state = fields.Selection([
         ('waiting', "Waiting"), ('in_progress', "In Progress"), ('done', "Done"),
     ], required=True, default='waiting', readonly=True, index=True, tracking=True, group_expand=True)
@@ -106,6 +114,17 @@ class WhatsappService(models.Model):
             service.response_delay = (
                 (service.first_response_at - start).total_seconds() / 60 if start and service.first_response_at else 0)
             service.duration = (service.closed_at - start).total_seconds() / 60 if start and service.closed_at else 0
+
+    def _compute_in_my_queues(self):
+        visible = self.filtered_domain(self._whatsapp_team_domain(self.env.user))
+        for service in self:
+            service.in_my_queues = service.state != 'waiting' or service in visible
+
+    def _search_in_my_queues(self, operator, value):
+        if operator not in ('=', '!=') or not isinstance(value, bool):
+            raise UserError(self.env._("Operation not supported"))
+        domain = ['|', ('state', '!=', 'waiting'), *self._whatsapp_team_domain(self.env.user)]
+        return domain if (operator == '=') == value else ['!', *domain]
 
     def _compute_is_mine(self):
         for service in self:
@@ -285,6 +304,9 @@ class WhatsappService(models.Model):
             'attendant_partner_id': self.user_id.partner_id.id or False,
             'readonly_partner_ids': self.readonly_user_ids.partner_id.ids,
             'attendant_name': self.user_id.name or False,
+            'team_id': self.team_id.id or False,
+            'team_name': self.team_id.name or False,
+            'team_color': self.team_id.color or 0,
             'opened_at': fields.Datetime.to_string(self.opened_at),
             # the 24-hour window (Cloud API only; a WhatsApp Web number has none)
             'has_window': self.account_id.provider == 'cloud_api',
@@ -298,7 +320,8 @@ class WhatsappService(models.Model):
         """The waiting services the current user may take, oldest first (Discuss's queue section)."""
         if not self.env.user.has_group('whatsapp_attendance.group_whatsapp_attendant'):
             return []
-        services = self.search(self._whatsapp_queue_domain(), order='opened_at, id', limit=200)
+        services = self.search(self._whatsapp_queue_domain() + self._whatsapp_team_domain(self.env.user),
+                               order='opened_at, id', limit=200)
         last = {}
         if services:
             messages = self.env['whatsapp.message'].search_read(
@@ -314,11 +337,104 @@ class WhatsappService(models.Model):
         """The services waiting in the queue for an attendant (routing narrows it)."""
         return [('state', '=', 'waiting')]
 
+    @api.model
+    def _whatsapp_team_domain(self, user):
+        """The queues ``user`` sees: their teams' and the general one (no team). Supervisors,
+        administrators and attendants of no team see every queue."""
+        if self._is_whatsapp_manager(user) or not user.whatsapp_team_ids:
+            return []
+        return ['|', ('team_id', '=', False), ('team_id', 'in', user.whatsapp_team_ids.ids)]
+
     def _whatsapp_set_team(self, team):
-        """Route this service to ``team``'s queue (an empty ``team``: the general queue)."""
+        """Route this service to ``team``'s queue (an empty ``team``: the general queue): the
+        customer gets the team's greeting, its attendants see them waiting, and automatic
+        assignment (when the team has it) gives them to an attendant at once. Runs as superuser."""
         self.ensure_one()
         self.team_id = team
-        self._notify_queue()
+        greeting = team.with_context(lang=self.partner_id.lang or self.env.lang).greeting if team else False
+        if greeting and self.state != 'done':
+            self._whatsapp_post_automatic(greeting)
+        self.channel_id._whatsapp_push_service()
+        waiting = self.state == 'waiting' and self.filtered_domain(self._whatsapp_queue_domain())
+        # the team's attendants are told a customer waits for them (each one's queue decides who)
+        self._notify_queue(new=self if waiting else None)
+        if waiting:
+            self._whatsapp_auto_assign()
+
+    # ------------------------------------------------------------------
+    # Automatic assignment (per team, whatsapp.team.auto_assign)
+    # ------------------------------------------------------------------
+
+    def _whatsapp_previous_attendant(self):
+        """Who attended this customer (on this number) last, if anybody."""
+        self.ensure_one()
+        previous = self.search([
+            ('partner_id', '=', self.partner_id.id), ('account_id', '=', self.account_id.id),
+            ('id', '!=', self.id), ('user_id', '!=', False),
+        ], order='opened_at desc, id desc', limit=1)
+        return previous.user_id
+
+    def _whatsapp_auto_assign(self):
+        """Give each of these waiting services of a team with automatic assignment to the attendant
+        the team picks (``whatsapp.team._whatsapp_pick_attendant``); the others keep waiting, and
+        their form and conversation say why. Runs as superuser. Returns the assigned services."""
+        assigned = self.browse()
+        queue = self.filtered_domain(self._whatsapp_queue_domain())
+        for service in queue.filtered(lambda s: s.state == 'waiting' and s.team_id.auto_assign):
+            user, reason = service.team_id._whatsapp_pick_attendant(service)
+            if user:
+                service._assign(user, reason=self.env._("Assigned automatically to %(user)s: %(reason)s.",
+                                                        user=user.name, reason=reason))
+                assigned |= service
+                continue
+            note = self.env._("Waiting for automatic assignment: %(reason)s.", reason=reason)
+            if service.assignment_note != note:  # said once, not every minute the cron retries
+                service.assignment_note = note
+                service.channel_id._whatsapp_post(POST_INTERNAL, body=note, message_type='notification',
+                                                  subtype_xmlid='mail.mt_note')
+        return assigned
+
+    @api.model
+    def _whatsapp_assign_waiting(self, teams=None, limit=100):
+        """Assign the customers waiting (oldest first) in the queues of ``teams`` (default: every
+        team with automatic assignment): a slot freed, an attendant came online, the cron."""
+        domain = self._whatsapp_queue_domain() + [('team_id.auto_assign', '=', True)]
+        if teams is not None:
+            teams = teams.filtered('auto_assign')
+            if not teams:
+                return self.browse()
+            domain.append(('team_id', 'in', teams.ids))
+        return self.search(domain, order='opened_at, id', limit=limit)._whatsapp_auto_assign()
+
+    @api.model
+    def _whatsapp_trigger_auto_assign(self):
+        """Run the assignment cron as soon as possible (after this transaction): for changes made
+        where assigning inline would be out of place (presence updates, configuration)."""
+        cron = self.env.ref('whatsapp_attendance.ir_cron_whatsapp_auto_assign', raise_if_not_found=False)
+        if cron:
+            cron.sudo()._trigger()  # sudo: ir.cron - any user's presence may wake the assignment
+
+    @api.model
+    def _cron_auto_assign(self):
+        """The fallback of the immediate triggers (finish, transfer, coming online): every minute."""
+        return self._whatsapp_assign_waiting()
+
+    def _whatsapp_lock_attendant(self, user):
+        """Serialise the assignments of ``user``: two customers arriving at once must not both see
+        them with a free slot and both be given to them.
+
+        Every assignment (automatic, taken, transferred) updates the attendant's own res_users row
+        first. A concurrent transaction assigning the same attendant blocks on that row lock until
+        this one ends; then, Odoo's transactions being REPEATABLE READ, PostgreSQL refuses its update
+        of a row changed since its snapshot ("could not serialize access due to concurrent update")
+        and Odoo replays the whole request on a fresh snapshot, which counts this assignment. A
+        plain ``SELECT ... FOR UPDATE`` would not do: once the lock is released the waiting
+        transaction would go on with the load counted in its old snapshot and overbook; ``FOR UPDATE
+        SKIP LOCKED`` would pick someone else only while the lock is held, not after. An UPDATE takes
+        a FOR NO KEY UPDATE lock, so records merely referencing the user (create_uid…) never wait."""
+        self.env.cr.execute(SQL(
+            "UPDATE res_users SET whatsapp_last_assigned_at = (now() AT TIME ZONE 'UTC') WHERE id = %s", user.id))
+        user.invalidate_recordset(['whatsapp_last_assigned_at'])
 
     def _notify_queue(self, new=None):
         """Attendants' Discuss and queue views refresh; a new waiting customer also pops up."""
@@ -503,6 +619,10 @@ class WhatsappService(models.Model):
         if service.user_id and not self._is_whatsapp_manager():
             raise UserError(self.env._("Service %(service)s was already taken by %(attendant)s.",
                               service=service.name, attendant=service.user_id.name))
+        if not service.user_id and not service.filtered_domain(self._whatsapp_team_domain(self.env.user)):
+            raise UserError(self.env._("Service %(service)s waits in the %(team)s queue: only its attendants, "
+                                       "a supervisor or an administrator can take it.",
+                                       service=service.name, team=service.team_id.name))
         service._assign(self.env.user)
         return self.action_open_discuss()
 
@@ -512,13 +632,45 @@ class WhatsappService(models.Model):
         return self._wizard_action('whatsapp.service.transfer', self.env._("Transfer %(service)s", service=self.name),
                                    whatsapp_transfer_origin=self.env.context.get('whatsapp_transfer_origin'))
 
-    def _transfer(self, user, note=None):
+    def _check_can_transfer(self):
         self.ensure_one()
         if self.state == 'done':
             raise UserError(self.env._("Service %(service)s is finished and cannot be transferred.", service=self.name))
         if self.user_id and self.user_id != self.env.user and not self._is_whatsapp_manager():
             raise UserError(self.env._("Only %(attendant)s or an administrator can transfer service %(service)s.",
                               attendant=self.user_id.name, service=self.name))
+
+    def _transfer_to_team(self, team, note=None):
+        """Send this service back to waiting, in ``team``'s queue: the attendant (if any) leaves
+        the conversation, the team's attendants see the customer waiting (or automatic assignment
+        gives it to one of them), and the customer gets the team's greeting."""
+        self.ensure_one()
+        self._check_can_transfer()
+        if not team:
+            raise UserError(self.env._("Choose the team to transfer %(service)s to.", service=self.name))
+        if team == self.team_id and self.state == 'waiting':
+            raise UserError(self.env._("Service %(service)s is already waiting in the %(team)s queue.",
+                                       service=self.name, team=team.name))
+        # sudo: whatsapp.service - checked above; the previous attendant no longer reads the service
+        service = self.sudo()
+        previous = service.user_id
+        service.write({'user_id': False, 'state': 'waiting',
+                       'assignment_note': self.env._("Transferred to the %(team)s queue by %(by)s.",
+                                                     team=team.name, by=self.env.user.name)})
+        channel = service.channel_id
+        if previous:
+            channel._whatsapp_remove_partner(previous.partner_id)
+        body = self.env._("%(by)s transferred this conversation to the %(team)s queue.",
+                          by=self.env.user.name, team=team.name)
+        channel._whatsapp_post(POST_INTERNAL, body=f"{body} {note}" if note else body,
+                               message_type='notification', subtype_xmlid='mail.mt_note')
+        service._whatsapp_set_team(team)
+        if previous:
+            service._whatsapp_assign_waiting(previous.whatsapp_team_ids)  # their slot is free
+
+    def _transfer(self, user, note=None):
+        self.ensure_one()
+        self._check_can_transfer()
         if not user.has_group('whatsapp_attendance.group_whatsapp_attendant'):
             raise UserError(self.env._("%(user)s is not a WhatsApp attendant.", user=user.name))
         if user == self.user_id:
@@ -527,7 +679,10 @@ class WhatsappService(models.Model):
         # sudo: whatsapp.service - the checks above passed; once transferred, the previous attendant
         # no longer reads the service
         service = self.sudo()
+        previous = service.user_id
         service._assign(user, note=note)
+        if previous:
+            service._whatsapp_assign_waiting(previous.whatsapp_team_ids)  # their slot is free
         message = self.env._("%(by)s transferred the WhatsApp service %(service)s with %(customer)s to you.",
                              by=self.env.user.name, service=service.name, customer=service.partner_id.name)
         # in Odoo, live (no e-mail: it needs a mail server and arrives late): a sticky notification
@@ -538,10 +693,13 @@ class WhatsappService(models.Model):
             'message': f"{message} {note}" if note else message,
         })
 
-    def _assign(self, user, note=None):
+    def _assign(self, user, note=None, reason=None):
         """Make ``user`` the attendant: member of the channel, the previous attendant leaves it.
 
-        Runs as superuser (``action_take``, ``_transfer`` checked the rights)."""
+        ``reason``: why automatic assignment chose them (shown on the service and in the
+        conversation), which also tells them live. Runs as superuser (``action_take``,
+        ``_transfer`` checked the rights)."""
+        self._whatsapp_lock_attendant(user)
         previous = self.user_id
         # the idle clock starts when someone attends: a customer who waited 40 minutes in the
         # queue must not be timed out the minute an attendant takes them
@@ -549,20 +707,30 @@ class WhatsappService(models.Model):
         if self.state == 'waiting':
             values['state'] = 'in_progress'
         channel = self.channel_id
+        if previous and previous != user:
+            body = self.env._("%(by)s transferred this conversation from %(from)s to %(to)s.",
+                              by=self.env.user.name, **{'from': previous.name, 'to': user.name})
+        elif reason:
+            body = reason
+        else:
+            body = self.env._("%(user)s is attending this conversation.", user=user.name)
+        values['assignment_note'] = body
         self.write(values)
         if user.partner_id not in channel.channel_member_ids.partner_id:
             channel.add_members(partner_ids=user.partner_id.ids, post_joined_message=False)
         if previous and previous != user:
             channel._whatsapp_remove_partner(previous.partner_id)
-            body = self.env._("%(by)s transferred this conversation from %(from)s to %(to)s.",
-                              by=self.env.user.name, **{'from': previous.name, 'to': user.name})
-        else:
-            body = self.env._("%(user)s is attending this conversation.", user=user.name)
         if note:
             body = f"{body} {note}"
         channel._whatsapp_post(POST_INTERNAL, body=body, message_type='notification', subtype_xmlid='mail.mt_note')
         channel._whatsapp_push_service()
         self._notify_queue()
+        if reason:
+            user._bus_send('simple_notification', {
+                'type': 'info', 'sticky': True, 'title': self.env._("WhatsApp customer assigned to you"),
+                'message': self.env._("%(service)s with %(customer)s: %(reason)s", service=self.name,
+                                      customer=self.partner_id.name, reason=reason),
+            })
 
     def action_finish(self):
         for service in self:
@@ -615,6 +783,8 @@ class WhatsappService(models.Model):
             service._unpin_finished()
             service.channel_id._whatsapp_push_service()
         services._notify_queue()
+        # the attendants' slots are free: the next customers waiting for their teams get them now
+        self._whatsapp_assign_waiting(services.user_id.whatsapp_team_ids)
 
     def _unpin_finished(self):
         """A finished service leaves its attendants' sidebar (the service list and the customer's
