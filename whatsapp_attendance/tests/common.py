@@ -157,7 +157,17 @@ def populate_every_kind(env, account_key, attendant, colleague):
     timed_out = service_of(api.ingest_messages([item('5511970001005', text="ok")]))
     timed_out.with_user(attendant).action_take()
     timed_out._finish('timeout')
-    return {'waiting': waiting, 'in_progress': in_progress | colleague_service, 'done': rated | timed_out}
+
+    # two teams: the waiting customer in the Sales queue, whose automatic assignment finds nobody
+    # online (the service says why), and a colleague's service of the Support team
+    Team = env['whatsapp.team']
+    sales = Team.create({'name': f"Vendas {stamp}", 'color': 2, 'auto_assign': True, 'member_ids': [attendant.id],
+                         'greeting': "Olá! Um vendedor já vai atender você."})
+    support = Team.create({'name': f"Suporte {stamp}", 'color': 4, 'member_ids': [colleague.id]})
+    waiting._whatsapp_set_team(sales)
+    colleague_service.team_id = support
+    return {'waiting': waiting, 'in_progress': in_progress | colleague_service,
+            'done': rated | timed_out, 'teams': sales | support}
 
 
 def enable_live_bus(case_class):
