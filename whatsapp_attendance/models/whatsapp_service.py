@@ -6,6 +6,7 @@ from markupsafe import Markup, escape
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
+from odoo.osv import expression
 from odoo.tools import SQL, html2plaintext, plaintext2html
 
 from .. import contract
@@ -123,8 +124,9 @@ class WhatsappService(models.Model):
     def _search_in_my_queues(self, operator, value):
         if operator not in ('=', '!=') or not isinstance(value, bool):
             raise UserError(self.env._("Operation not supported"))
-        domain = ['|', ('state', '!=', 'waiting'), *self._whatsapp_team_domain(self.env.user)]
-        return domain if (operator == '=') == value else ['!', *domain]
+        team_domain = self._whatsapp_team_domain(self.env.user) or expression.TRUE_DOMAIN
+        domain = expression.OR([[('state', '!=', 'waiting')], team_domain])
+        return domain if (operator == '=') == value else ['!', *expression.normalize_domain(domain)]
 
     def _compute_is_mine(self):
         for service in self:

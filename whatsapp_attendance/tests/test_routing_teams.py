@@ -3,6 +3,7 @@ import json
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import Form, new_test_user, tagged
 from odoo.tools import html2plaintext
+from odoo.tools.safe_eval import safe_eval
 
 from .common import WhatsappCase
 
@@ -62,8 +63,13 @@ class TestTeamQueues(RoutingCase):
         # the Queue menu shows the same (its action's domain)
         Service = self.env['whatsapp.service'].with_user(self.attendant)
         queue_action = self.env.ref('whatsapp_attendance.whatsapp_service_action_queue')
-        self.assertEqual(set(Service.search(eval(queue_action.domain) + [('state', '=', 'waiting')]).ids),
-                         {sales.id, general.id})
+        queue_domain = safe_eval(queue_action.domain) + [('state', '=', 'waiting'), ('id', 'in', list(everyone))]
+        self.assertEqual(set(Service.search(queue_domain).ids), {sales.id, general.id})
+        for user in (self.dora, self.supervisor, self.wa_admin):
+            self.assertEqual(set(Service.with_user(user).search(queue_domain).ids), everyone)
+        self.assertEqual(set(Service.search([('in_my_queues', '=', False), ('id', 'in', list(everyone))]).ids),
+                         {support.id})
+        self.assertFalse(Service.with_user(self.wa_admin).search([('in_my_queues', '!=', True)]))
         with self.assertRaisesRegex(UserError, "waits in the Support queue"):
             support.with_user(self.attendant).action_take()
         support.with_user(self.supervisor).action_take()
