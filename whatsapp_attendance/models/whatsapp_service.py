@@ -40,7 +40,7 @@ class WhatsappService(models.Model):
     user_id = fields.Many2one('res.users', "Attendant", index=True, tracking=True, readonly=True,
                               domain=lambda self: [('groups_id', 'in', self.env.ref(
                                   'whatsapp_attendance.group_whatsapp_attendant').id)])
-    team_id = fields.Many2one('whatsapp.team', "Team", index=True, tracking=True, readonly=True,
+    team_id = fields.Many2one('whatsapp.team', index=True, tracking=True, readonly=True,
                               help="The team whose queue this customer waits in; empty: the general queue.")
     team_color = fields.Integer(related='team_id.color')
     assignment_note = fields.Char(
@@ -48,7 +48,7 @@ class WhatsappService(models.Model):
         help="How the attendant got this customer (taken, transferred, or assigned automatically and why), "
              "or why automatic assignment is still waiting.")
     in_my_queues = fields.Boolean(
-        "In My Queues", compute='_compute_in_my_queues', search='_search_in_my_queues',
+        compute='_compute_in_my_queues', search='_search_in_my_queues',
         help="Waiting in a queue the current user answers (their teams' and the general queue), or not waiting.")
     state = fields.Selection([
         ('waiting', "Waiting"), ('in_progress', "In Progress"), ('done', "Done"),

@@ -13,13 +13,13 @@ class WhatsappTeam(models.Model):
     name = fields.Char("Team", required=True, translate=True)
     sequence = fields.Integer(default=10)
     active = fields.Boolean(default=True)
-    color = fields.Integer("Color")
+    color = fields.Integer()
     member_ids = fields.Many2many(
         'res.users', 'whatsapp_team_user_rel', 'team_id', 'user_id', "Attendants",
         domain=lambda self: [('groups_id', 'in', self.env.ref('whatsapp_attendance.group_whatsapp_attendant').id)],
         help="The attendants who answer this team's customers.")
     greeting = fields.Text(
-        "Greeting", translate=True,
+        translate=True,
         help="Sent to the customer when their conversation is routed to this team.")
     auto_assign = fields.Boolean(
         "Automatic Assignment",

@@ -13,13 +13,13 @@ class WhatsappServiceTransfer(models.TransientModel):
 
     service_id = fields.Many2one('whatsapp.service', required=True, ondelete='cascade')
     transfer_to = fields.Selection(
-        [('user', "An attendant"), ('team', "A team's queue")], "Transfer To", required=True, default='user',
+        [('user', "An attendant"), ('team', "A team's queue")], required=True, default='user',
         help="An attendant gets the customer at once; a team's queue puts the customer back to waiting "
              "for that team's attendants.")
     user_id = fields.Many2one(
         'res.users', "Attendant",
         domain=lambda self: attendant_domain(self.env))
-    team_id = fields.Many2one('whatsapp.team', "Team")
+    team_id = fields.Many2one('whatsapp.team')
     has_teams = fields.Boolean(compute='_compute_has_teams')
     note = fields.Char(help="Shown in the conversation and sent to the new attendant.")
 
