@@ -66,7 +66,12 @@ export const whatsappQueueService = {
             // only the customers waiting in this attendant's queues (their teams' and the general
             // one) pop up: the server's queue, just reloaded, says which
             await loaded;
-            const mine = new Set(state.services.map((service) => service.id));
+            let mine = new Set(state.services.map((service) => service.id));
+            if (payload.new.some((service) => !mine.has(service.id))) {
+                // the load awaited may have started before this change: ask once more
+                await load();
+                mine = new Set(state.services.map((service) => service.id));
+            }
             for (const service of payload.new.filter((service) => mine.has(service.id))) {
                 const close = notification.add(
                     _t("%(customer)s (%(number)s) is waiting in the queue.", {
