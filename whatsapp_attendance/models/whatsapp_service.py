@@ -352,8 +352,9 @@ class WhatsappService(models.Model):
         customer gets the team's greeting, its attendants see them waiting, and automatic
         assignment (when the team has it) gives them to an attendant at once. Runs as superuser."""
         self.ensure_one()
+        joined = team and team != self.team_id  # back to the same team's queue: greeted already
         self.team_id = team
-        greeting = team.with_context(lang=self.partner_id.lang or self.env.lang).greeting if team else False
+        greeting = team.with_context(lang=self.partner_id.lang or self.env.lang).greeting if joined else False
         if greeting and self.state != 'done':
             self._whatsapp_post_automatic(greeting)
         self.channel_id._whatsapp_push_service()

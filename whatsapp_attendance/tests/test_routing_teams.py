@@ -125,6 +125,11 @@ class TestTeamQueues(RoutingCase):
             lambda m: m.direction == 'outbound' and 'support team' in m.body), "the team's greeting")
         with self.assertRaisesRegex(UserError, "already waiting in the Support queue"):
             service.with_user(self.attendant_b)._transfer_to_team(self.support)
+        # back to the same team's queue later: the customer is not greeted twice
+        service.with_user(self.attendant_b).action_take()
+        service.with_user(self.attendant_b)._transfer_to_team(self.support)
+        self.assertEqual(len(service.whatsapp_message_ids.filtered(
+            lambda m: m.direction == 'outbound' and 'support team' in m.body)), 1)
         # a transfer to a person still works as before, from the same wizard
         wizard = Form(self.env['whatsapp.service.transfer'].with_user(self.attendant_b).with_context(
             default_service_id=service.id))
