@@ -675,6 +675,56 @@ class WhatsappService(models.Model):
         return 'account_id'
 
     # ------------------------------------------------------------------
+    # Automatic messages
+    # ------------------------------------------------------------------
+
+    def _whatsapp_post_automatic(self, text, kind, buttons=None, menu_list=None, attachments=None,
+                                 template=None, template_values=None):
+        """Send an automatic message (greeting, menu, out-of-hours, idle warning, farewell) to the
+        customer: posted in the conversation as OdooBot with a visible "Automatic message" marker,
+        queued to the bridge like any reply, and never an attendant's first response nor a reason
+        to postpone the idle timeout. Runs as superuser.
+
+        ``kind``: one of ``AUTOMATIC_KINDS``. ``buttons`` (at most 3) or ``menu_list`` (contract
+        ``OutboundJob.list``) make it an interactive message. Outside the 24-hour window the
+        approved ``template`` goes instead (filled with ``template_values``); without one nothing
+        is sent and a note says why. Returns the ``whatsapp.message`` records queued.
+        """
+        self.ensure_one()
+        WaMessage = self.env['whatsapp.message']
+        if self.state == 'done':
+            return WaMessage
+        root = self.env.ref('base.partner_root')
+        marker = Markup('<p class="o_whatsapp_automatic"><small>🤖 %s</small></p>') % self.env._(
+            "Automatic message · %(kind)s", kind=dict(AUTOMATIC_KINDS)[kind](self.env))
+        last_interaction = self.last_interaction_at
+        if not self._window_open():
+            if template and template.state == 'approved' and template.account_id == self.account_id:
+                messages = self._post_template(template, extra=template_values, author=root, marker=marker)
+            else:
+                self.channel_id._whatsapp_post(
+                    POST_INTERNAL, message_type='notification', subtype_xmlid='mail.mt_note',
+                    body=self.env._("⚠️ %(reason)s The automatic message (%(kind)s) was not sent: no approved "
+                                    "template is set for it (WhatsApp settings).",
+                                    reason=self._window_refusal(), kind=dict(AUTOMATIC_KINDS)[kind](self.env)))
+                return WaMessage
+        else:
+            mail_message = self.channel_id._whatsapp_post(
+                POST_INTERNAL, body=marker + plaintext2html(text), message_type='comment',
+                subtype_xmlid='mail.mt_comment', author_id=root.id,
+                attachment_ids=attachments.ids if attachments else [])
+            interactive = bool(buttons or menu_list)
+            messages = self._create_outbound_messages(
+                mail_message, message_type='interactive' if interactive else 'text', buttons=buttons,
+                menu_list=menu_list, text=text)
+            messages._push_discuss_status()
+            self._unpin_finished()
+        messages.write({'automatic_kind': kind})
+        # an automatic message is not an interaction: the customer's silence still counts
+        self.last_interaction_at = last_interaction
+        return messages
+
+    # ------------------------------------------------------------------
     # Messages
     # ------------------------------------------------------------------
 
@@ -703,15 +753,18 @@ class WhatsappService(models.Model):
         return messages
 
     def _create_outbound_messages(self, mail_message, attendant=None, message_type=None, buttons=None,
-                                  template=None, template_message=None):
+                                  template=None, template_message=None, menu_list=None, text=None):
         """``whatsapp.message`` records (queued) for a post in the service channel, pushed after commit.
 
         ``attendant`` is the user who wrote it; none for messages of the company (rating request).
-        Runs as superuser (``discuss.channel.message_post`` checked who may answer).
+        ``text``: what WhatsApp gets, when it is not the post's body (automatic messages carry a
+        marker only Discuss shows). Runs as superuser (``discuss.channel.message_post`` checked who
+        may answer).
         """
         self.ensure_one()
-        # WhatsApp shows links itself: no "[1]" footnotes as html2plaintext adds by default
-        text = html2plaintext(mail_message.body or '', include_references=False).strip()
+        if text is None:
+            # WhatsApp shows links itself: no "[1]" footnotes as html2plaintext adds by default
+            text = html2plaintext(mail_message.body or '', include_references=False).strip()
         attendant = attendant or self.env['res.users']
         reply_to = self.env['whatsapp.message'].search(
             [('mail_message_id', '=', mail_message.parent_id.id)], limit=1).wamid if mail_message.parent_id else False
@@ -723,12 +776,13 @@ class WhatsappService(models.Model):
         self._check_media_limits(attachments)
         # the text typed with one image, video or document is its caption, as on WhatsApp
         captioned = attachments if (
-            text and not buttons and not template and len(attachments) == 1 and len(text) <= 1024
+            text and not buttons and not menu_list and not template and len(attachments) == 1 and len(text) <= 1024
             and _media_type(attachments.mimetype) in ('image', 'video', 'document')
             and not attachments.voice_ids) else self.env['ir.attachment']
         vals_list = []
         if text and not captioned:
             vals_list.append(dict(common, message_type=message_type or 'text', body=text, buttons=buttons,
+                                  menu_list=menu_list,
                                   reply_to_wamid=reply_to, template_id=template.id if template else False,
                                   template_message=template_message or False))
         for attachment in attachments:
@@ -810,6 +864,7 @@ class WhatsappService(models.Model):
             'body': _inbound_text(item), 'attachment_id': attachment.id,
             'is_voice': bool(attachment and attachment.voice_ids), 'mail_message_id': mail_message.id,
             'reply_to_wamid': parent.wamid or False, 'wa_timestamp': when,
+            'interactive_id': (item.get('interactive') or {}).get('id') or False,
         })
         self.last_interaction_at = fields.Datetime.now()
         if item['type'] != 'system':  # a number change is WhatsApp's message, not the customer's
@@ -905,16 +960,19 @@ class WhatsappService(models.Model):
         token = self._rating_get_access_token(self.partner_id)
         return f"{(get_param(self.env, 'web.base.url') or '').rstrip('/')}/rate/{token}/5"
 
-    def _post_template(self, template, extra=None, author=None, attendant=None):
+    def _post_template(self, template, extra=None, author=None, attendant=None, marker=None):
         """Post ``template``, filled for this service, in the conversation and queue it for WhatsApp
-        (runs as superuser: the callers checked who may write)."""
+        (runs as superuser: the callers checked who may write). ``marker``: HTML shown above it in
+        Discuss only (automatic messages)."""
         self.ensure_one()
         text, message = template._render(self, extra)
         mail_message = self.channel_id._whatsapp_post(
-            POST_INTERNAL, body=plaintext2html(text), message_type='comment', subtype_xmlid='mail.mt_comment',
+            POST_INTERNAL, body=(marker or Markup()) + plaintext2html(text), message_type='comment',
+            subtype_xmlid='mail.mt_comment',
             author_id=author.id if author else None)
         messages = self._create_outbound_messages(mail_message, attendant=attendant, message_type='template',
-                                                  template=template, template_message=message)
+                                                  template=template, template_message=message,
+                                                  text=text if marker else None)
         # the post reached Discuss before its WhatsApp record existed: the clock tick follows now
         messages._push_discuss_status()
         self._unpin_finished()
@@ -989,6 +1047,15 @@ class WhatsappService(models.Model):
             self.env.ref('whatsapp_attendance.ir_cron_whatsapp_finish_idle')._trigger()
         return services
 
+
+# Automatic messages (``whatsapp.message.automatic_kind``): sent by the system, not an attendant
+AUTOMATIC_KINDS = [
+    ('greeting', lambda env: env._("greeting")),
+    ('menu', lambda env: env._("menu")),
+    ('out_of_hours', lambda env: env._("out of hours")),
+    ('idle_warning', lambda env: env._("are you still there?")),
+    ('farewell', lambda env: env._("farewell")),
+]
 
 # Cloud API media limits (https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media)
 MEDIA_LIMITS_MB = {'image': 5, 'audio': 16, 'video': 16, 'document': 100}
