@@ -6,18 +6,23 @@ from markupsafe import Markup, escape
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL, html2plaintext, plaintext2html
+from odoo.tools import SQL, format_datetime, html2plaintext, plaintext2html
 
 from .. import contract
 from ..tools import phone as phone_tools
 from ..tools.params import get_param
 from ..tools.phone import format_international
+from ..tools.text import answer_number, normalize_answer
 from .discuss_channel import POST_INBOUND, POST_INTERNAL
 
 _logger = logging.getLogger(__name__)
 
 DEFAULT_IDLE_TIMEOUT = 30  # minutes
 DEFAULT_FINISH_KEYWORDS = "#end,#fim"
+DEFAULT_HUMAN_KEYWORDS = "0,human,atendente,humano,attendant,agent"
+DEFAULT_MENU_RETRIES = 2  # unknown answers before the service goes to the general queue
+MENU_ID_PREFIX = "menu:"  # reply button / list row ids of a menu's options: "menu:<option id>"
+MENU_HUMAN_ID = "menu:human"
 WINDOW = timedelta(hours=24)  # WhatsApp's customer service window
 
 
@@ -41,6 +46,13 @@ class WhatsappService(models.Model):
                                   'whatsapp_attendance.group_whatsapp_attendant').id)])
     team_id = fields.Many2one('whatsapp.team', "Team", index=True, tracking=True, readonly=True,
                               help="The team whose queue this customer waits in; empty: the general queue.")
+    menu_id = fields.Many2one(
+        'whatsapp.menu', "Menu Step", readonly=True, index='btree_not_null', ondelete='set null', copy=False,
+        help="The menu the customer is answering: they are not in the attendants' queue yet. Taking the "
+             "service stops the menu.")
+    menu_retries = fields.Integer("Unknown Answers", readonly=True, copy=False)
+    out_of_hours_notified = fields.Boolean("Told Out of Hours", readonly=True, copy=False)
+    idle_warned_at = fields.Datetime("Asked If Still There", readonly=True, copy=False)
     state = fields.Selection([
         ('waiting', "Waiting"), ('in_progress', "In Progress"), ('done', "Done"),
     ], required=True, default='waiting', readonly=True, index=True, tracking=True, group_expand=True)
@@ -194,9 +206,12 @@ class WhatsappService(models.Model):
                 vals['name'] = self.env['ir.sequence'].next_by_code('whatsapp.service') or self.env._("New")
             if vals.get('user_id') and vals.get('state', 'waiting') == 'waiting':
                 vals['state'] = 'in_progress'
+            if vals.get('state', 'waiting') == 'waiting' and 'menu_id' not in vals and vals.get('account_id'):
+                vals['menu_id'] = self._whatsapp_entry_menu(self.env['whatsapp.account'].browse(vals['account_id'])).id
         services = super().create(vals_list)
         services._create_channels()
-        services._notify_queue(new=services.filtered(lambda s: s.state == 'waiting'))
+        # a customer answering the menu is not in the queue yet: attendants hear of them when it ends
+        services._notify_queue(new=services.filtered(lambda s: s.state == 'waiting' and not s.menu_id))
         return services
 
     def _create_channels(self):
@@ -312,7 +327,7 @@ class WhatsappService(models.Model):
     @api.model
     def _whatsapp_queue_domain(self):
         """The services waiting in the queue for an attendant (routing narrows it)."""
-        return [('state', '=', 'waiting')]
+        return [('state', '=', 'waiting'), ('menu_id', '=', False)]
 
     def _whatsapp_set_team(self, team):
         """Route this service to ``team``'s queue (an empty ``team``: the general queue)."""
@@ -546,6 +561,8 @@ class WhatsappService(models.Model):
         # the idle clock starts when someone attends: a customer who waited 40 minutes in the
         # queue must not be timed out the minute an attendant takes them
         values = {'user_id': user.id, 'last_interaction_at': fields.Datetime.now()}
+        if self.menu_id:
+            values.update(menu_id=False, menu_retries=0)  # a person is here: the menu never speaks again
         if self.state == 'waiting':
             values['state'] = 'in_progress'
         channel = self.channel_id
@@ -884,6 +901,8 @@ class WhatsappService(models.Model):
         the menu before the human, automatic assignment, business hours) extends it.
         """
         self.ensure_one()
+        self._whatsapp_hours_on_inbound()
+        self._whatsapp_menu_on_inbound(message, new_service=new_service)
 
     def _receive_reaction(self, item, partner):
         """A reaction of the customer becomes a Discuss reaction on the message it reacts to
@@ -1021,6 +1040,248 @@ class WhatsappService(models.Model):
         return {word.strip().lower() for word in raw.split(',') if word.strip()}
 
     # ------------------------------------------------------------------
+    # The menu before the human
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _whatsapp_entry_menu(self, account):
+        """The menu a new service of ``account`` starts with (none outside business hours unless
+        Settings let the menu run then)."""
+        menu = account.menu_id
+        if not menu or not menu.active or not menu.option_ids:
+            return self.env['whatsapp.menu']
+        if get_param(self.env, 'menu_skip_outside_hours') and not self._whatsapp_is_open(account):
+            return self.env['whatsapp.menu']
+        return menu
+
+    @api.model
+    def _whatsapp_human_keywords(self):
+        raw = get_param(self.env, 'menu_human_keywords') or DEFAULT_HUMAN_KEYWORDS
+        return [normalize_answer(word) for word in raw.split(',') if normalize_answer(word)]
+
+    @api.model
+    def _whatsapp_menu_max_retries(self):
+        value = get_param(self.env, 'menu_max_retries')
+        return int(value) if value and str(value).isdigit() else DEFAULT_MENU_RETRIES
+
+    def _whatsapp_lang_env(self):
+        return self.with_context(lang=self.partner_id.lang or self.env.lang).env
+
+    def _whatsapp_menu_on_inbound(self, message, new_service=False):
+        """The menu reads the customer's message: starts on a new service, else takes it as an answer."""
+        self.ensure_one()
+        menu = self.menu_id
+        if not menu or self.user_id or self.state != 'waiting':
+            return
+        choice = self._whatsapp_menu_choice(menu, message)
+        if choice == 'human':
+            self._whatsapp_menu_stop()
+        elif new_service:
+            self._whatsapp_menu_send(menu)
+        elif choice:
+            self._whatsapp_menu_apply(choice)
+        elif self.menu_retries + 1 >= self._whatsapp_menu_max_retries():
+            lang_env = self._whatsapp_lang_env()
+            self._whatsapp_menu_stop(text=lang_env._(
+                "Sorry, I could not understand your answer. An attendant will answer you shortly."))
+        else:
+            self.menu_retries += 1
+            lang_env = self._whatsapp_lang_env()
+            self._whatsapp_menu_send(menu, intro=lang_env._("Sorry, I did not understand. Please choose one of "
+                                                            "the options:"))
+
+    def _whatsapp_menu_choice(self, menu, message):
+        """The option of ``menu`` the customer chose (button or list row id, number, or name: case- and
+        accent-insensitive), ``'human'`` for the escape words, else ``False``."""
+        options = menu._sorted_options()
+        if message.interactive_id:
+            if message.interactive_id == MENU_HUMAN_ID:
+                return 'human'
+            for option in options:
+                if message.interactive_id == f"{MENU_ID_PREFIX}{option.id}":
+                    return option
+        text = message.body or ''
+        answer = normalize_answer(text)
+        if not answer:
+            return False
+        if answer in self._whatsapp_human_keywords():
+            return 'human'
+        number = answer_number(text)
+        if number is not None:
+            return options[number - 1] if 1 <= number <= len(options) else False
+        lang = self.partner_id.lang or self.env.lang
+        for option in options:
+            names = {normalize_answer(option.name), normalize_answer(option.with_context(lang=lang).name)}
+            if answer in names:
+                return option
+        return False
+
+    def _whatsapp_menu_apply(self, option):
+        """What the option the customer chose does."""
+        self.ensure_one()
+        option = option.with_context(lang=self.partner_id.lang or self.env.lang)
+        if option.action == 'team':
+            self._whatsapp_menu_stop(team=option.team_id)
+        elif option.action == 'submenu':
+            self.write({'menu_id': option.submenu_id.id, 'menu_retries': 0})
+            self._whatsapp_menu_send(option.submenu_id)
+        elif option.action == 'answer':
+            attachments = self.env['ir.attachment']
+            if option.answer_file:
+                attachments = attachments.create({
+                    'name': option.answer_filename or 'file', 'datas': option.answer_file,
+                    # like the composer's pending uploads: message_post moves it onto the channel
+                    'res_model': 'mail.compose.message', 'res_id': 0,
+                })
+            self._whatsapp_post_automatic(option.answer or '', 'menu', attachments=attachments)
+            self.menu_retries = 0
+            self._whatsapp_menu_send(self.menu_id)
+        else:
+            self._whatsapp_menu_stop()
+
+    def _whatsapp_menu_stop(self, team=None, text=None):
+        """The menu ends: the customer joins the queue (``team``'s, else the general queue) and the
+        attendants hear of them."""
+        self.ensure_one()
+        menu = self.menu_id.with_context(lang=self.partner_id.lang or self.env.lang)
+        self.write({'menu_id': False, 'menu_retries': 0})
+        if team:
+            self._whatsapp_set_team(team)
+        if text or not (team and team.greeting):
+            lang_env = self._whatsapp_lang_env()
+            self._whatsapp_post_automatic(
+                text or menu.handoff_message or lang_env._("Thank you! An attendant will answer you shortly."),
+                'greeting')
+        self._notify_queue(new=self)
+
+    def _whatsapp_menu_send(self, menu, intro=None):
+        """Ask ``menu``: reply buttons (up to 3 options) or a list message (up to 10) on the Cloud API,
+        numbered text on WhatsApp Web or when Settings ask for it."""
+        self.ensure_one()
+        lang_env = self._whatsapp_lang_env()
+        menu = menu.with_env(lang_env)
+        options = menu._sorted_options()
+        escape = (self._whatsapp_human_keywords() or ['0'])[0]
+        body = f"{intro}\n\n{menu.body}" if intro else menu.body
+        interactive = self.account_id.provider == 'cloud_api' and \
+            get_param(self.env, 'menu_numbered_text') != 'True' and len(options) <= contract.LIST_LIMITS['rows']
+        if not interactive:
+            lines = [f"{index}. {option.name}" for index, option in enumerate(options, 1)]
+            lines.append(lang_env._("%(word)s. Talk to an attendant", word=escape))
+            return self._whatsapp_post_automatic(f"{body}\n\n" + "\n".join(lines), 'menu')
+        hint = lang_env._("Type %(word)s to talk to an attendant.", word=escape)
+        if len(options) <= 3 and all(len(option.name) <= contract.LIST_LIMITS['button_title'] for option in options):
+            buttons = [{'id': f"{MENU_ID_PREFIX}{option.id}", 'title': option.name} for option in options]
+            return self._whatsapp_post_automatic(f"{body}\n\n{hint}", 'menu', buttons=buttons)
+        rows = [{'id': f"{MENU_ID_PREFIX}{option.id}", 'title': option.name,
+                 'description': option.description or ''} for option in options]
+        if len(rows) < contract.LIST_LIMITS['rows']:
+            rows.append({'id': MENU_HUMAN_ID, 'title': lang_env._("Talk to an attendant")[:24], 'description': ''})
+        menu_list = {'button': (menu.list_button or lang_env._("Options"))[:20], 'rows': rows}
+        return self._whatsapp_post_automatic(f"{body}\n\n{hint}", 'menu', menu_list=menu_list)
+
+    # ------------------------------------------------------------------
+    # Business hours
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _whatsapp_calendar(self, account):
+        """The working calendar of ``account`` (or of the settings); empty: always open."""
+        if account.resource_calendar_id:
+            return account.resource_calendar_id
+        calendar_id = get_param(self.env, 'resource_calendar_id')
+        return self.env['resource.calendar'].browse(int(calendar_id)).exists() \
+            if calendar_id and str(calendar_id).isdigit() else self.env['resource.calendar']
+
+    @api.model
+    def _whatsapp_is_open(self, account, when=None):
+        """Whether ``account``'s attendants work at ``when`` (naive UTC, default now): inside a working
+        interval of its calendar and not on a public holiday (time off without a resource)."""
+        calendar = self._whatsapp_calendar(account)
+        if not calendar:
+            return True
+        start = pytz.utc.localize(when or fields.Datetime.now())
+        intervals = calendar._work_intervals_batch(start, start + timedelta(minutes=1))[False]
+        return any(begin <= start < end for begin, end, _record in intervals)
+
+    @api.model
+    def _whatsapp_next_opening(self, account, when=None):
+        """The next start of business hours after ``when`` (aware, in the calendar's timezone), or ``None``."""
+        calendar = self._whatsapp_calendar(account)
+        if not calendar:
+            return None
+        start = pytz.utc.localize(when or fields.Datetime.now())
+        intervals = calendar._work_intervals_batch(start, start + timedelta(days=31))[False]
+        for begin, _end, _record in intervals:
+            if begin > start:
+                return begin.astimezone(pytz.timezone(calendar.tz or 'UTC'))
+        return None
+
+    def _whatsapp_hours_on_inbound(self):
+        """Outside business hours a waiting customer is told so, once per service; the service still
+        waits in the queue for the next opening."""
+        self.ensure_one()
+        if self.state != 'waiting' or self.user_id or self.out_of_hours_notified \
+                or self._whatsapp_is_open(self.account_id):
+            return
+        self.out_of_hours_notified = True
+        self._whatsapp_post_automatic(self._whatsapp_out_of_hours_text(), 'out_of_hours')
+
+    def _whatsapp_out_of_hours_text(self, when=None):
+        self.ensure_one()
+        lang = self.partner_id.lang or self.env.lang
+        lang_env = self._whatsapp_lang_env()
+        opening = self._whatsapp_next_opening(self.account_id, when)
+        opening_text = format_datetime(lang_env, opening.astimezone(pytz.utc).replace(tzinfo=None),
+                                       tz=opening.tzinfo.zone, dt_format='short', lang_code=lang) if opening else ''
+        text = self.account_id.with_context(lang=lang).out_of_hours_message
+        if text:
+            return text.replace('{opening}', opening_text)
+        if opening:
+            return lang_env._("Hello! We are closed right now. Your message is in our queue: an attendant will "
+                              "answer you when we open again, %(opening)s.", opening=opening_text)
+        return lang_env._("Hello! We are closed right now. Your message is in our queue: an attendant will "
+                          "answer you when we open again.")
+
+    # ------------------------------------------------------------------
+    # A graceful end: "are you still there?", then a farewell
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _idle_warning_minutes(self):
+        value = get_param(self.env, 'idle_warning')
+        return int(value) if value and str(value).isdigit() else 0
+
+    def _automatic_template(self, key):
+        """The approved template of Settings ``key`` (idle warning, farewell) of this account, if any."""
+        self.ensure_one()
+        template_id = get_param(self.env, key)
+        template = self.env['whatsapp.template'].browse(int(template_id)).exists() \
+            if template_id and str(template_id).isdigit() else self.env['whatsapp.template']
+        return template.filtered(lambda t: t.state == 'approved' and t.account_id == self.account_id)
+
+    def _send_idle_warning(self):
+        """Ask the customer whether they are still there (the idle timeout is near)."""
+        self.ensure_one()
+        lang_env = self._whatsapp_lang_env()
+        text = get_param(self.env, 'idle_warning_text') or lang_env._(
+            "Are you still there? Without a message from you, this conversation will be closed in a few minutes.")
+        self.idle_warned_at = fields.Datetime.now()
+        return self._whatsapp_post_automatic(
+            text.replace('{name}', self.partner_id.name or ''), 'idle_warning',
+            template=self._automatic_template('idle_warning_template_id'))
+
+    def _send_farewell(self):
+        """Say goodbye before the idle timeout finishes the service."""
+        self.ensure_one()
+        lang_env = self._whatsapp_lang_env()
+        text = get_param(self.env, 'farewell_text') or lang_env._(
+            "As we have not heard from you, we are closing this conversation. Write to us again anytime!")
+        return self._whatsapp_post_automatic(
+            text.replace('{name}', self.partner_id.name or ''), 'farewell',
+            template=self._automatic_template('farewell_template_id'))
+
+    # ------------------------------------------------------------------
     # Crons
     # ------------------------------------------------------------------
 
@@ -1038,14 +1299,31 @@ class WhatsappService(models.Model):
         timeout = self._idle_timeout()
         if timeout <= 0:
             return self.browse()
-        due = fields.Datetime.now() - timedelta(minutes=timeout)
+        now = fields.Datetime.now()
+        due = now - timedelta(minutes=timeout)
+        warning = min(self._idle_warning_minutes(), timeout)
+        if warning:
+            self._cron_warn_idle(now - timedelta(minutes=timeout - warning), due, limit)
         services = self.search([('state', '=', 'in_progress'), ('last_interaction_at', '<=', due)], limit=limit)
         for service in services:
+            if warning:
+                service._send_farewell()
             service._finish('timeout')
         if len(services) == limit:
             # more are due: run again right away rather than a minute later
             self.env.ref('whatsapp_attendance.ir_cron_whatsapp_finish_idle')._trigger()
         return services
+
+    @api.model
+    def _cron_warn_idle(self, warn_before, due, limit):
+        """Ask "are you still there?" of the services idle since ``warn_before`` (not yet due at
+        ``due``), once per silence: a message from either side starts a new one."""
+        services = self.search([
+            ('state', '=', 'in_progress'), ('last_interaction_at', '<=', warn_before),
+            ('last_interaction_at', '>', due)], limit=limit)
+        for service in services.filtered(
+                lambda s: not s.idle_warned_at or s.idle_warned_at < s.last_interaction_at):
+            service._send_idle_warning()
 
 
 # Automatic messages (``whatsapp.message.automatic_kind``): sent by the system, not an attendant
