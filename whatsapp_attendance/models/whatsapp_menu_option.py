@@ -46,8 +46,9 @@ class WhatsappMenuOption(models.Model):
                 raise ValidationError(self.env._("The option %(option)s opens a sub-menu: choose a menu other "
                                                  "than %(menu)s.", option=option.name, menu=option.menu_id.name))
 
-    @api.constrains('name')
+    @api.constrains('name', 'menu_id')
     def _check_name(self):
+        self.menu_id._check_options()  # the options of a menu, together (also when one is added alone)
         for option in self:
             if not normalize_answer(option.name):
                 raise ValidationError(self.env._("An option needs a name the customer can type."))

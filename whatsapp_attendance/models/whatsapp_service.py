@@ -695,7 +695,7 @@ class WhatsappService(models.Model):
     # Automatic messages
     # ------------------------------------------------------------------
 
-    def _whatsapp_post_automatic(self, text, kind, buttons=None, menu_list=None, attachments=None,
+    def _whatsapp_post_automatic(self, text, kind='greeting', buttons=None, menu_list=None, attachments=None,
                                  template=None, template_values=None):
         """Send an automatic message (greeting, menu, out-of-hours, idle warning, farewell) to the
         customer: posted in the conversation as OdooBot with a visible "Automatic message" marker,
@@ -709,7 +709,8 @@ class WhatsappService(models.Model):
         """
         self.ensure_one()
         WaMessage = self.env['whatsapp.message']
-        if self.state == 'done':
+        text = (text or '').strip()
+        if self.state == 'done' or not (text or attachments or template):
             return WaMessage
         root = self.env.ref('base.partner_root')
         marker = Markup('<p class="o_whatsapp_automatic"><small>🤖 %s</small></p>') % self.env._(
@@ -1074,7 +1075,7 @@ class WhatsappService(models.Model):
         if not menu or self.user_id or self.state != 'waiting':
             return
         choice = self._whatsapp_menu_choice(menu, message)
-        if choice == 'human':
+        if isinstance(choice, str):  # 'human'
             self._whatsapp_menu_stop()
         elif new_service:
             self._whatsapp_menu_send(menu)
@@ -1145,14 +1146,15 @@ class WhatsappService(models.Model):
         self.ensure_one()
         menu = self.menu_id.with_context(lang=self.partner_id.lang or self.env.lang)
         self.write({'menu_id': False, 'menu_retries': 0})
-        if team:
-            self._whatsapp_set_team(team)
-        if text or not (team and team.greeting):
+        if text or not (team and team.greeting):  # a team greets the customer itself
             lang_env = self._whatsapp_lang_env()
             self._whatsapp_post_automatic(
                 text or menu.handoff_message or lang_env._("Thank you! An attendant will answer you shortly."),
                 'greeting')
-        self._notify_queue(new=self)
+        if team:
+            self._whatsapp_set_team(team)  # the team's queue (and its greeting, automatic assignment)
+        else:
+            self._notify_queue(new=self)
 
     def _whatsapp_menu_send(self, menu, intro=None):
         """Ask ``menu``: reply buttons (up to 3 options) or a list message (up to 10) on the Cloud API,
@@ -1233,7 +1235,8 @@ class WhatsappService(models.Model):
         lang_env = self._whatsapp_lang_env()
         opening = self._whatsapp_next_opening(self.account_id, when)
         opening_text = format_datetime(lang_env, opening.astimezone(pytz.utc).replace(tzinfo=None),
-                                       tz=opening.tzinfo.zone, dt_format='short', lang_code=lang) if opening else ''
+                                       tz=opening.tzinfo.zone, dt_format='EEEE, d MMM, HH:mm', lang_code=lang) \
+            if opening else ''
         text = self.account_id.with_context(lang=lang).out_of_hours_message
         if text:
             return text.replace('{opening}', opening_text)

@@ -7,6 +7,7 @@ from unittest.mock import patch
 
 import redis
 
+from odoo import Command
 from odoo.sql_db import TestCursor
 from odoo.tests import TransactionCase, new_test_user
 
@@ -157,7 +158,35 @@ def populate_every_kind(env, account_key, attendant, colleague):
     timed_out = service_of(api.ingest_messages([item('5511970001005', text="ok")]))
     timed_out.with_user(attendant).action_take()
     timed_out._finish('timeout')
-    return {'waiting': waiting, 'in_progress': in_progress | colleague_service, 'done': rated | timed_out}
+
+    # the menu before the human: a two-level menu (every kind of option), a customer answering it,
+    # business hours with a public holiday, and an "are you still there?" asked
+    team = env['whatsapp.team'].create({'name': f"Vendas {stamp}"})
+    billing = env['whatsapp.menu'].create({'name': f"Financeiro {stamp}", 'body': "Sobre o quê?", 'option_ids': [
+        Command.create({'name': "Segunda via", 'action': 'answer', 'answer': "Segue o boleto.",
+                        'answer_file': pdf, 'answer_filename': 'boleto.pdf'}),
+        Command.create({'name': "Falar com alguém", 'action': 'human'}),
+    ]})
+    menu = env['whatsapp.menu'].create({'name': f"Principal {stamp}", 'body': "Olá! Como podemos ajudar?",
+                                        'option_ids': [
+        Command.create({'name': "Comprar", 'action': 'team', 'team_id': team.id}),
+        Command.create({'name': "Boletos", 'action': 'submenu', 'submenu_id': billing.id}),
+        Command.create({'name': "Horário", 'action': 'answer', 'answer': "Das 8h às 18h."}),
+        Command.create({'name': "Atendente", 'description': "Uma pessoa responde", 'action': 'human'}),
+    ]})
+    calendar = env['resource.calendar'].create({'name': f"Atendimento {stamp}", 'tz': 'America/Sao_Paulo'})
+    env['resource.calendar.leaves'].create({'name': "Natal", 'calendar_id': calendar.id,
+                                            'date_from': '2026-12-25 03:00:00', 'date_to': '2026-12-26 02:59:59'})
+    account = env['whatsapp.account'].search([('phone_number_id', '=', account_key)])
+    account.write({'menu_id': menu.id, 'out_of_hours_message': "Estamos fechados; abrimos {opening}."})
+    with_menu = service_of(api.ingest_messages([item('5511970001006', text="Oi")]))
+    api.ingest_messages([item('5511970001006', text="2")])  # the sub-menu
+    account.menu_id = False
+    idle = service_of(api.ingest_messages([item('5511970001007', text="Obrigado")]))
+    idle.with_user(attendant).action_take()
+    idle._send_idle_warning()
+    return {'waiting': waiting, 'in_progress': in_progress | colleague_service | idle, 'done': rated | timed_out,
+            'with_menu': with_menu, 'calendar': calendar}
 
 
 def enable_live_bus(case_class):
