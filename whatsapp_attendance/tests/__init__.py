@@ -18,3 +18,4 @@ from . import test_ui_dashboard
 from . import test_session_account
 from . import test_session_tour
 from . import test_routing_menu
+from . import test_ui_menu
