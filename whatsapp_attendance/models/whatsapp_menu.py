@@ -24,7 +24,7 @@ class WhatsappMenu(models.Model):
         "Message", required=True, translate=True,
         help="What the customer reads above the options, e.g. \"Hello! How can we help you?\".")
     list_button = fields.Char(
-        "List Button", translate=True, size=20,
+        translate=True, size=20,
         help="The label of the button that opens the options on WhatsApp (4 to 10 options). Empty: "
              "\"Options\".")
     handoff_message = fields.Text(

@@ -11,13 +11,13 @@ class WhatsappMenuOption(models.Model):
     _description = "WhatsApp Menu Option"
     _order = 'sequence, id'
 
-    menu_id = fields.Many2one('whatsapp.menu', "Menu", required=True, index=True, ondelete='cascade')
+    menu_id = fields.Many2one('whatsapp.menu', required=True, index=True, ondelete='cascade')
     sequence = fields.Integer(default=10)
     name = fields.Char(
         "Option", required=True, translate=True, size=24,
         help="What the customer reads and may type (24 characters: WhatsApp's limit for a list row; 20 for "
              "a button).")
-    description = fields.Char("Description", translate=True, size=72,
+    description = fields.Char(translate=True, size=72,
                               help="A second line under the option in WhatsApp's list (optional).")
     action = fields.Selection([
         ('team', "Route to a team"),
@@ -25,9 +25,9 @@ class WhatsappMenuOption(models.Model):
         ('submenu', "Open a sub-menu"),
         ('human', "Hand to an attendant"),
     ], "Then", required=True, default='human')
-    team_id = fields.Many2one('whatsapp.team', "Team", ondelete='restrict',
+    team_id = fields.Many2one('whatsapp.team', ondelete='restrict',
                               help="The team whose queue the customer joins.")
-    answer = fields.Text("Answer", translate=True, help="Sent to the customer, then the menu is asked again.")
+    answer = fields.Text(translate=True, help="Sent to the customer, then the menu is asked again.")
     answer_file = fields.Binary("File", attachment=True, help="Sent with the answer (optional).")
     answer_filename = fields.Char("File Name")
     submenu_id = fields.Many2one('whatsapp.menu', "Sub-Menu", ondelete='restrict',
