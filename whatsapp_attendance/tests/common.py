@@ -86,8 +86,11 @@ class WhatsappCase(TransactionCase):
         return [json.loads(fields[b'payload']) for _id, fields in entries]
 
 
-def populate_every_kind(env, account_key, attendant, colleague):
+def populate_every_kind(env, account_key, attendant, colleague, routing=True):
     """Services of every state and messages of every kind, as a busy day leaves them.
+
+    With ``routing``, also menus (a two-level one, every kind of option), a customer answering the
+    menu, a working calendar with a public holiday, and a service asked "are you still there?".
 
     Waiting, in progress (with ``attendant`` and with ``colleague``), done and rated (with feedback),
     done by timeout; inbound text, image, voice note, video, document, sticker, location, contacts,
@@ -158,6 +161,9 @@ def populate_every_kind(env, account_key, attendant, colleague):
     timed_out = service_of(api.ingest_messages([item('5511970001005', text="ok")]))
     timed_out.with_user(attendant).action_take()
     timed_out._finish('timeout')
+    services = {'waiting': waiting, 'in_progress': in_progress | colleague_service, 'done': rated | timed_out}
+    if not routing:
+        return services
 
     # the menu before the human: a two-level menu (every kind of option), a customer answering it,
     # business hours with a public holiday, and an "are you still there?" asked
@@ -185,8 +191,8 @@ def populate_every_kind(env, account_key, attendant, colleague):
     idle = service_of(api.ingest_messages([item('5511970001007', text="Obrigado")]))
     idle.with_user(attendant).action_take()
     idle._send_idle_warning()
-    return {'waiting': waiting, 'in_progress': in_progress | colleague_service | idle, 'done': rated | timed_out,
-            'with_menu': with_menu, 'calendar': calendar}
+    services['in_progress'] |= idle
+    return dict(services, with_menu=with_menu, calendar=calendar)
 
 
 def enable_live_bus(case_class):
