@@ -902,6 +902,8 @@ class WhatsappService(models.Model):
         the menu before the human, automatic assignment, business hours) extends it.
         """
         self.ensure_one()
+        if message.message_type in ('reaction', 'system'):
+            return  # a reaction or a number change answers nothing
         self._whatsapp_hours_on_inbound()
         self._whatsapp_menu_on_inbound(message, new_service=new_service)
 
@@ -1177,8 +1179,10 @@ class WhatsappService(models.Model):
             return self._whatsapp_post_automatic(f"{body}\n\n{hint}", 'menu', buttons=buttons)
         rows = [{'id': f"{MENU_ID_PREFIX}{option.id}", 'title': option.name,
                  'description': option.description or ''} for option in options]
-        if len(rows) < contract.LIST_LIMITS['rows']:
-            rows.append({'id': MENU_HUMAN_ID, 'title': lang_env._("Talk to an attendant")[:24], 'description': ''})
+        human_title = lang_env._("Talk to an attendant")[:contract.LIST_LIMITS['row_title']]
+        if len(rows) < contract.LIST_LIMITS['rows'] and \
+                normalize_answer(human_title) not in {normalize_answer(row['title']) for row in rows}:
+            rows.append({'id': MENU_HUMAN_ID, 'title': human_title, 'description': ''})
         menu_list = {'button': (menu.list_button or lang_env._("Options"))[:20], 'rows': rows}
         return self._whatsapp_post_automatic(f"{body}\n\n{hint}", 'menu', menu_list=menu_list)
 
@@ -1321,11 +1325,13 @@ class WhatsappService(models.Model):
     def _cron_warn_idle(self, warn_before, due, limit):
         """Ask "are you still there?" of the services idle since ``warn_before`` (not yet due at
         ``due``), once per silence: a message from either side starts a new one."""
-        services = self.search([
-            ('state', '=', 'in_progress'), ('last_interaction_at', '<=', warn_before),
-            ('last_interaction_at', '>', due)], limit=limit)
-        for service in services.filtered(
-                lambda s: not s.idle_warned_at or s.idle_warned_at < s.last_interaction_at):
+        self.flush_model(['state', 'last_interaction_at', 'idle_warned_at'])
+        # not yet asked in this silence: a comparison of two columns, which a domain cannot say
+        self.env.cr.execute(SQL(
+            "SELECT id FROM whatsapp_service WHERE state = 'in_progress' AND last_interaction_at <= %s "
+            "AND last_interaction_at > %s AND (idle_warned_at IS NULL OR idle_warned_at < last_interaction_at) "
+            "ORDER BY last_interaction_at LIMIT %s", warn_before, due, limit))
+        for service in self.browse([row[0] for row in self.env.cr.fetchall()]):
             service._send_idle_warning()
 
 

@@ -180,6 +180,19 @@ class TestRoutingMenu(WhatsappCase):
         self.post_as(self.attendant, service, "Hello, how can I help?")
         self.assertTrue(service.first_response_at, "the attendant's own answer is the first response")
 
+    def test_reactions_are_no_answer_and_the_human_row_is_not_doubled(self):
+        service = self.open_service('5511955550022')
+        menu_message = self.automatic(service, 'menu')
+        self.say(service, '', mtype='reaction', reaction={'wamid': 'wamid.unknown', 'emoji': '👍'})
+        self.assertEqual(service.menu_retries, 0, "a reaction is not an unknown answer")
+        self.assertEqual(len(self.automatic(service, 'menu')), 1)
+        self.assertTrue(menu_message)
+        self.menu.write({'option_ids': [Command.create({'name': "Talk to an attendant", 'action': 'human'}),
+                                        Command.create({'name': "Other", 'action': 'human'})]})
+        list_message = self.open_service('5511955550023').whatsapp_message_ids.filtered('menu_list')
+        titles = [row['title'] for row in list_message.menu_list['rows']]
+        self.assertEqual(titles.count("Talk to an attendant"), 1, "WhatsApp refuses two rows of one title")
+
     def test_menu_rules(self):
         Option = self.env['whatsapp.menu.option'].with_user(self.wa_admin)
         with self.assertRaises(ValidationError), self.env.cr.savepoint():
