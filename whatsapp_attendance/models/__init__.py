@@ -8,6 +8,8 @@ from . import (
     res_users,
     whatsapp_account,
     whatsapp_api,
+    whatsapp_menu,
+    whatsapp_menu_option,
     whatsapp_message,
     whatsapp_service,
     whatsapp_team,

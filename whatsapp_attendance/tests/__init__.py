@@ -19,4 +19,6 @@ from . import test_session_account
 from . import test_session_tour
 from . import test_routing_teams
 from . import test_ui_teams
+from . import test_routing_menu
+from . import test_ui_menu
 from . import test_i18n
