@@ -116,9 +116,9 @@ class Pipeline:
     def sent(self, account=ACCOUNT):
         return [json.loads(x) for x in self.rds.lrange(self.keys.fake_sent(account), 0, -1)]
 
-    def job(self, message_id, text, to="5511987654321", account=ACCOUNT):
+    def job(self, message_id, text, to="5511987654321", account=ACCOUNT, **extra):
         self.streams.add(contract.STREAM_OUT, {"v": 1, "message_id": message_id, "account": account,
-                                               "to": {"wa_id": to}, "type": "text", "text": text})
+                                               "to": {"wa_id": to}, "type": "text", "text": text, **extra})
 
     def close(self):
         self.stop.set()
@@ -266,6 +266,16 @@ def test_reply_reaches_the_phone_once_with_receipts_and_waits_while_disconnected
     p.job(41, "Bom dia, Maria!")  # Odoo's cron pushes a job again: not sent twice
     time.sleep(1.5)
     assert len(p.sent()) == 2
+
+
+def test_a_menu_list_reaches_a_whatsapp_web_phone_as_numbered_text(pipeline, odoo):
+    p = pipeline()
+    pair(p, odoo)
+    p.job(43, "Como podemos ajudar?", type="interactive", list={"button": "Opções", "rows": [
+        {"id": "menu:1", "title": "Comprar"}, {"id": "menu:2", "title": "Boletos", "description": "2ª via"}]})
+    wait_until(lambda: odoo.items("report_send_results"), 15)
+    assert odoo.items("report_send_results")[0]["state"] == "sent"
+    assert p.sent()[0]["text"] == "Como podemos ajudar?\n\n1. Comprar\n2. Boletos"
 
 
 def test_phone_logout_and_odoo_logout_report_logged_out(pipeline, odoo, tmp_path):

@@ -59,6 +59,18 @@ class WhatsappAccount(models.Model):
         readonly=True, copy=False,
         help="Numbers several existing contacts have: nothing was merged or created, check them by hand.")
     contacts_synced_at = fields.Datetime("Contacts Imported On", readonly=True, copy=False)
+    menu_id = fields.Many2one(
+        'whatsapp.menu', "Menu Before the Human", ondelete='restrict',
+        help="Greets every new customer of this number and routes them by their answers until an attendant "
+             "takes over. Empty: customers go straight to the queue.")
+    resource_calendar_id = fields.Many2one(
+        'resource.calendar', "Business Hours", ondelete='restrict',
+        help="The working hours (and public holidays: the calendar's time off without a resource) when "
+             "attendants answer. Empty: the calendar of the WhatsApp settings, if any; else always open.")
+    out_of_hours_message = fields.Text(
+        "Out-of-Hours Message", translate=True,
+        help="Sent to a customer who writes outside business hours. {opening} is replaced by the next "
+             "opening. Empty: the built-in text, in the customer's language.")
     service_ids = fields.One2many('whatsapp.service', 'account_id', string="Services")
     open_service_count = fields.Integer(compute='_compute_open_service_count')
 

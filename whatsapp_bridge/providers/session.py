@@ -28,6 +28,7 @@ from whatsapp_bridge.providers.base import (
     Button,
     ErrorClass,
     FetchedMedia,
+    ListRow,
     ProviderError,
     Recipient,
     SendReceipt,
@@ -120,6 +121,12 @@ class SessionAccountProvider:
                          reply_to: str | None = None) -> SendReceipt:
         return SendReceipt(self._request(op="send", kind="interactive", to=to.wa_id, text=text, reply_to=reply_to,
                                          buttons=[[b.id, b.title] for b in buttons]))
+
+    def send_list(self, to: Recipient, text: str, button: str, rows: list[ListRow],
+                  reply_to: str | None = None) -> SendReceipt:
+        """No list messages on WhatsApp Web: the session numbers the options in the text, as for buttons."""
+        return SendReceipt(self._request(op="send", kind="interactive", to=to.wa_id, text=text, reply_to=reply_to,
+                                         buttons=[[r.id, r.title] for r in rows]))
 
     def upload_media(self, data: bytes, mimetype: str, filename: str) -> str:
         return store_media(self.redis, self.keys, data, mimetype, filename)
