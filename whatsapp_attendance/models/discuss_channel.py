@@ -16,8 +16,9 @@ class _PostOrigin:
 
     Only this addon's server code can put an instance in a context: JSON-RPC and
     Discuss's controllers carry JSON values only, so no client can claim to be the
-    company (``internal``) by setting a context key. (The customers' messages do not
-    go through ``message_post``: see ``_whatsapp_post_inbound``.)
+    bridge (``inbound``) or the company (``internal``) by setting a context key. (The
+    customers' live messages do not go through ``message_post``: see
+    ``_whatsapp_post_inbound``; the phone's history does.)
     """
 
     __slots__ = ('kind',)
@@ -26,6 +27,7 @@ class _PostOrigin:
         self.kind = kind
 
 
+POST_INBOUND = _PostOrigin('inbound')   # the customer's message, posted by the bridge's API path
 POST_INTERNAL = _PostOrigin('internal')  # notes and company messages the addon writes itself
 
 
@@ -56,7 +58,7 @@ class DiscussChannel(models.Model):
             channel._bus_send_store(channel, {'whatsapp_service': channel.sudo().whatsapp_service_id._discuss_info()})
 
     def _whatsapp_post(self, origin, **kwargs):
-        """Post in a service channel on behalf of the addon itself (``POST_INTERNAL``)."""
+        """Post in a service channel on behalf of the addon itself (``POST_INBOUND``/``POST_INTERNAL``)."""
         assert isinstance(origin, _PostOrigin)
         return self.with_context(whatsapp_post_origin=origin).message_post(**kwargs)
 
@@ -159,6 +161,7 @@ class DiscussChannel(models.Model):
         if outbound:
             service._check_can_reply(self.env.user)
             service._check_window_open()  # outside the 24-hour window: only a template (composer's picker)
+            service._check_number_active()  # a number ended (Cloud API) or logged out (WhatsApp Web) sends nothing
         message = super().message_post(message_type=message_type, **kwargs)
         if outbound:
             service._create_outbound_messages(message, attendant=self.env.user)
