@@ -1124,7 +1124,9 @@ class WhatsappService(models.Model):
         values = self._inbound_attachment_values(item)
         if not values:
             return self.env['ir.attachment']
-        attachment = self.env['ir.attachment'].create(values)
+        # like the composer's pending uploads: message_post moves it onto the channel (and links
+        # only such files for a user who is not internal, as the bridge's)
+        attachment = self.env['ir.attachment'].create(dict(values, res_model='mail.compose.message', res_id=0))
         if _is_voice(item):
             attachment._set_voice_metadata()
         return attachment
