@@ -34,6 +34,7 @@ from whatsapp_bridge.config import BridgeConfig, ConfigError, check_redis, load_
 from whatsapp_bridge.logs import configure_logging
 from whatsapp_bridge.odoo_client import ContractMismatch, OdooClient, OdooError
 from whatsapp_bridge.providers.cloud_api import CloudApiProvider
+from whatsapp_bridge.sharding import ShardCountError
 
 log = logging.getLogger("whatsapp_bridge")
 
@@ -63,6 +64,18 @@ def _announce(config: BridgeConfig) -> None:
     log.info("configuration loaded", extra={"fields": {
         "odoo": config.odoo_url, "db": config.odoo_db, "redis": config.redis_url, "graph": config.graph_base_url,
         "phone_number_id": config.phone_number_id, "prefix": config.stream_prefix, "demo": config.demo}})
+
+
+def check_shards(config: BridgeConfig) -> None:
+    """``WA_INBOUND_SHARDS`` becomes the shard count in force, or ``ShardCountError`` says why not."""
+    from whatsapp_bridge.keys import Keys
+    from whatsapp_bridge.sharding import check_shard_count
+
+    client = _sync_redis(config)
+    try:
+        check_shard_count(client, Keys(config.stream_prefix), config.inbound_shards)
+    finally:
+        client.close()
 
 
 def wait_for_odoo(odoo: OdooClient, stop: threading.Event, max_delay: float = 30.0) -> bool:
@@ -99,15 +112,18 @@ def _workers(config: BridgeConfig, stop: threading.Event, which: tuple[str, ...]
     if not wait_for_odoo(odoo, stop, config.backoff_max_seconds):
         return []
     workers = []
-    if "inbound" in which:
+    # one worker per shard this process serves (WA_SHARD_INDEX), each serving it while it holds its lease
+    for shard in config.served_shards if "inbound" in which else ():
         from whatsapp_bridge.keys import Keys
         from whatsapp_bridge.providers.session import MediaRouter
 
         client = _sync_redis(config)  # WhatsApp Web media (ids wasess:...) wait in Redis, the rest is Graph's
         provider = MediaRouter(CloudApiProvider(config), client, Keys(config.stream_prefix))
-        workers.append(InboundWorker(config, client, OdooClient(config), provider, stop))
+        workers.append(InboundWorker(config, client, OdooClient(config), provider, stop, shard=shard))
+    for shard in config.served_shards if "outbound" in which else ():
+        workers.append(OutboundWorker(config, _sync_redis(config), OdooClient(config), CloudApiProvider(config),
+                                      stop, shard=shard))
     if "outbound" in which:
-        workers.append(OutboundWorker(config, _sync_redis(config), OdooClient(config), CloudApiProvider(config), stop))
         from whatsapp_bridge.templates import TemplateWorker  # template commands (wa:control) go to Graph too
 
         workers.append(TemplateWorker(config, _sync_redis(config), OdooClient(config), CloudApiProvider(config), stop))
@@ -320,8 +336,10 @@ def main(argv: list[str] | None = None) -> int:
         _announce(config)
     try:
         check_redis(config)
-    except ConfigError as exc:
+        check_shards(config)
+    except (ConfigError, ShardCountError) as exc:
         print(str(exc), file=sys.stderr)
+        log.critical("refusing to start", extra={"fields": {"error": str(exc)}})
         return 2
     started = time.monotonic()
     if args.command == "web":
