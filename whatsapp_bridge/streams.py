@@ -125,8 +125,7 @@ class Streams:
         a shard's lease, which is the only reader; they are then re-read, in stream order, as own pending."""
         taken, start = 0, "0-0"
         while True:
-            result = self.redis.xautoclaim(self.name(base), group, consumer, 0, start_id=start, count=count,
-                                           justid=True)
+            result = self.redis.xautoclaim(self.name(base), group, consumer, 0, start_id=start, count=count)
             next_start = _decode(result[0])
             taken += len(result[1])
             if next_start in ("0-0", start):

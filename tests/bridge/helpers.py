@@ -113,6 +113,7 @@ class OdooDouble:
         self.attachments: dict[int, dict] = {}
         self.known_templates: set[tuple[str, str]] = set()  # report_template_states: "applied" for these
         self.version = contract.CONTRACT_VERSION
+        self.features = contract.CONTRACT_FEATURES  # an older addon: without "shards", say
         self.authentications = 0
         self.max_request_bytes: int | None = None  # larger bodies get HTTP 413, like Odoo's 128 MiB limit
         self.request_sizes: list[int] = []
@@ -257,7 +258,7 @@ class OdooDouble:
 
     def _contract_info(self):
         return {"version": self.version, "streams": list(contract.STREAMS),
-                "methods": list(contract.API_METHODS)}
+                "methods": list(contract.API_METHODS), "features": list(self.features)}
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/jsonrpc", self.endpoint, methods=["POST"])])
