@@ -9,6 +9,8 @@ Commands:
   check      validate the configuration and connectivity; non-zero exit when something is wrong
   simulator  the Cloud API simulator (options: python -m whatsapp_bridge simulator --help)
   demo       simulator + web + both workers + the session process (fake phone), in demo mode
+  shards     the shard count in force and each shard's backlog and consumer; --move-former appends what
+             a producer left in the streams of the former shard count to the current ones (after resharding)
 
 SIGTERM/SIGINT stop gracefully: the workers finish the call in flight, unacked entries stay
 pending and are re-read at the next start.  Exit codes: 0 stopped, 1 a worker crashed (the whole
@@ -38,13 +40,15 @@ from whatsapp_bridge.sharding import ShardCountError
 
 log = logging.getLogger("whatsapp_bridge")
 
-COMMANDS = ("web", "inbound", "outbound", "all", "check", "simulator", "demo", "session")
+COMMANDS = ("web", "inbound", "outbound", "all", "check", "simulator", "demo", "session", "shards")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m whatsapp_bridge", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=COMMANDS)
     parser.add_argument("--env-file", default=".env", help="optional KEY=value file (default: .env)")
+    parser.add_argument("--move-former", action="store_true",
+                        help="shards: move entries left in the former shard count's streams to the current ones")
     return parser
 
 
@@ -284,6 +288,30 @@ def run_check(config: BridgeConfig) -> int:
     return 1 if problems else 0
 
 
+def run_shards(config: BridgeConfig, move: bool) -> int:
+    from whatsapp_bridge.keys import Keys
+    from whatsapp_bridge.sharding import former_streams, move_former, shard_streams, stream_backlog
+
+    client = _sync_redis(config)
+    keys = Keys(config.stream_prefix)
+    count = int(client.hget(keys.shards, "count") or 1)
+    print(f"shards in force: {count} (this configuration: WA_INBOUND_SHARDS={config.inbound_shards})")
+    for stream in shard_streams(keys, count):
+        length, pending = stream_backlog(client, stream)
+        holder = client.get(f"{config.stream_prefix}wa:lease:{{{stream}}}")
+        print(f"  {stream}: {length} entries, {pending} pending, served by {holder.decode() if holder else '-'}")
+    previous, left = former_streams(client, keys)
+    for stream in left:
+        print(f"  former ({previous} shards) {stream}: {client.xlen(stream)} entries nobody reads")
+    if move and left:
+        try:
+            print(f"moved {move_former(client, keys)} entries to the streams of the {count} shards in force")
+        except ShardCountError as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+    return 0
+
+
 def run_demo(config: BridgeConfig, argv: list[str], env_file: str = "/nonexistent") -> int:
     if not config.demo:
         print("demo needs demo mode: unset WA_ACCESS_TOKEN (the bridge then targets the simulator)", file=sys.stderr)
@@ -332,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(config.log_level)
     if args.command == "check":
         return run_check(config)
+    if args.command == "shards":
+        return run_shards(config, args.move_former)
     if args.command != "demo":
         _announce(config)
     try:

@@ -325,6 +325,44 @@ def check_shard_count(client: redis.Redis, keys: Keys, count: int) -> int:
     return current
 
 
+def former_streams(client: redis.Redis, keys: Keys) -> tuple[int, list[str]]:
+    """(the former shard count, its streams that still hold entries) after a resharding."""
+    record = {_str(k): _str(v) for k, v in client.hgetall(keys.shards).items()}
+    count, previous = int(record.get("count") or 1), int(record.get("previous") or record.get("count") or 1)
+    if previous == count:
+        return previous, []
+    return previous, [name for name in shard_streams(keys, previous) if client.xlen(name)]
+
+
+def move_former(client: redis.Redis, keys: Keys) -> int:
+    """Append what a producer left in the former shard count's streams (it wrote just before the switch) to the
+    streams of the count in force, routed again, oldest first; returns the entries moved.  Entries still
+    pending (a consumer of the former count is reading them) are refused: that consumer must finish first."""
+    count = int(_str(client.hget(keys.shards, "count") or b"1"))
+    previous, streams = former_streams(client, keys)
+    moved = 0
+    for stream in streams:
+        length, pending = stream_backlog(client, stream)
+        if pending:
+            raise ShardCountError(f"{stream} has {pending} entries pending in a consumer of the former shard count "
+                                  f"({previous}): let it finish (or stop it) before moving its entries")
+        for entry_id, fields in client.xrange(stream):
+            raw = fields.get(contract.PAYLOAD_FIELD.encode(), b"")
+            if stream.startswith(keys.prefix + contract.STREAM_OUT):
+                try:
+                    job = json.loads(raw)
+                except ValueError:
+                    job = {}
+                index = contract.shard_index(contract.outbound_route_key(job), count)
+                client.xadd(keys.for_shard(0, count).shard_stream(contract.STREAM_OUT, index),
+                            {contract.PAYLOAD_FIELD: raw})
+            else:
+                route_and_add(client, keys.for_shard(0, count), count, raw)
+            client.xdel(stream, entry_id)  # after the copy: a crash in between doubles it, deduplicated later
+            moved += 1
+    return moved
+
+
 class ShardCountGuard:
     """For producers: is the shard count in force still ours?  Read at most once a second."""
 

@@ -453,3 +453,29 @@ def _redis_queue():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_entries_written_to_the_former_shard_count_after_the_switch_are_moved_to_their_shards(rds, prefix):
+    """A producer that read the shard count just before it changed wrote to a stream nobody reads now:
+    ``/health`` names it and ``python -m whatsapp_bridge shards --move-former`` routes its entries again."""
+    from whatsapp_bridge.sharding import former_streams, move_former
+
+    keys = Keys(prefix)
+    check_shard_count(rds, keys, 2)  # from one shard (no record) to two
+    a, b = customers(2)
+    rds.xadd(f"{prefix}wa:in", {"payload": json.dumps(webhook("wamid.late", a, 100))})
+    job = {"v": 1, "message_id": 9, "account": ACCOUNT, "to": {"wa_id": b}, "type": "text", "text": "hi"}
+    rds.xadd(f"{prefix}wa:out", {"payload": json.dumps(job)})
+    assert former_streams(rds, keys) == (1, [f"{prefix}wa:in", f"{prefix}wa:out"])
+    env = dict(os.environ, WA_STREAM_PREFIX=prefix, WA_REDIS_URL=REDIS_URL, WA_ODOO_URL="http://127.0.0.1:9",
+               WA_ODOO_DB="x", WA_ODOO_LOGIN="x", WA_ODOO_API_KEY="x", WA_INBOUND_SHARDS="2")
+    done = subprocess.run([sys.executable, "-m", "whatsapp_bridge", "shards", "--env-file", "/nonexistent",
+                           "--move-former"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert "moved 2 entries" in done.stdout
+    shard_a = contract.shard_index(contract.route_key(a), 2)
+    shard_b = contract.shard_index(contract.route_key(b), 2)
+    assert [senders(x) for x in streams_of(rds, prefix, 2)[f"{prefix}wa:in:{shard_a}/2"]] == [[a]]
+    assert rds.xlen(f"{prefix}wa:out:{shard_b}/2") == 1
+    assert former_streams(rds, keys) == (1, []) and move_former(rds, keys) == 0
