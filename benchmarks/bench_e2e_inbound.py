@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="short run: 600 messages, 10 s of latency")
     ap.add_argument("--shards", type=int, default=1,
                     help="WA_INBOUND_SHARDS (1); with N > 1, one inbound process per shard (WA_SHARD_INDEX)")
+    ap.add_argument("--lanes", type=int, default=2, help="WA_INBOUND_LANES per consumer (2)")
     ap.add_argument("--template-db", default="wa_test_demo", help="database cloned for the run (wa_test_demo)")
     args = ap.parse_args(argv)
     if args.quick:
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         bridge = Bridge(odoo_url=server.url, odoo_db=server.db, api_key=key, prefix=prefix,
                         graph_base_url="http://127.0.0.1:9", name="bench", WA_BATCH_SIZE=args.batch_size,
                         WA_BATCH_LINGER_MS=args.linger_ms, WA_LOG_LEVEL="INFO", WA_ODOO_TIMEOUT=300,
-                        WA_INBOUND_SHARDS=args.shards)
+                        WA_INBOUND_SHARDS=args.shards, WA_INBOUND_LANES=args.lanes)
         bridge.web.start()
         for k in range(max(args.consumers, args.shards)):
             env = dict(bridge.env, WA_CONSUMER_NAME=f"bench-{run}-{k}")
@@ -249,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         lo, hi = times[int(n * 0.1)], times[int(n * 0.9) - 1]
         figures.update({
             "odoo_workers": args.odoo_workers, "consumers": args.consumers, "shards": args.shards,
+            "lanes": args.lanes,
             "batch_size": args.batch_size,
             "messages": args.messages, "posted": len(posted), "post_failures": failures,
             "post_rate": f"{len(posted) / post_span:.0f}",
