@@ -377,8 +377,9 @@ class ShardCountGuard:
         return self.clock() - self._checked >= self.interval
 
     def seen(self, raw) -> bool:
+        """``raw``: the recorded count; none (a Redis that lost its data) counts as ours, to be recorded again."""
         self._checked = self.clock()
-        self._in_force = int(_str(raw)) if raw else 1
+        self._in_force = int(_str(raw)) if raw else self.count
         return self.ok
 
     @property

@@ -115,7 +115,7 @@ def create_app(
             log.warning("webhook with a wrong signature refused", extra={"fields": {"client": _client(request)}})
             return PlainTextResponse("invalid signature", status_code=403)
         try:
-            if guard.due() and not guard.seen(await state["redis"].hget(keys.shards, "count")):
+            if guard.due() and not guard.seen(await _shard_count(state["redis"], keys, config.inbound_shards)):
                 log.error("the shard count changed, webhook refused with 503 (Meta retries): restart this "
                           "process with the new WA_INBOUND_SHARDS", extra={"fields": {
                               "ours": config.inbound_shards, "in_force": guard.in_force}})
@@ -153,6 +153,14 @@ def create_app(
         Route("/health", health, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _shard_count(client: aioredis.Redis, keys: Keys, ours: int):
+    """The shard count in force; recorded again (as ours) when Redis lost it (restarted without its data)."""
+    raw = await client.hget(keys.shards, "count")
+    if raw is None:
+        await client.hsetnx(keys.shards, "count", ours)
+    return raw
 
 
 async def _append(client: aioredis.Redis, keys: Keys, count: int, body: bytes) -> None:
