@@ -479,3 +479,39 @@ def test_entries_written_to_the_former_shard_count_after_the_switch_are_moved_to
     assert [senders(x) for x in streams_of(rds, prefix, 2)[f"{prefix}wa:in:{shard_a}/2"]] == [[a]]
     assert rds.xlen(f"{prefix}wa:out:{shard_b}/2") == 1
     assert former_streams(rds, keys) == (1, []) and move_former(rds, keys) == 0
+
+
+def test_outbound_shards_each_send_their_recipients_jobs_in_order(make_config, rds, prefix, odoo, simulator):
+    """Odoo's push routes each reply to its recipient's shard of ``wa:out``; the worker of each shard sends
+    its recipients' replies, in order, and nobody else's."""
+    from whatsapp_bridge.odoo_client import OdooClient
+    from whatsapp_bridge.outbound import OutboundWorker
+    from whatsapp_bridge.providers.cloud_api import CloudApiProvider
+
+    from .test_outbound import job
+
+    sim = simulator.state.simulator
+    phones = customers(4)
+    for phone in phones:
+        sim.ensure_customer(phone)
+        sim.customer_send(phone, {"type": "text", "text": "oi"})  # inside the 24-hour window
+    check_shard_count(rds, Keys(prefix), 2)
+    config = make_config(WA_INBOUND_SHARDS=2)
+    jobs = [job(n, text=f"reply {n}", to=phones[n % 4]) for n in range(1, 21)]
+    _redis_queue().push(REDIS_URL, prefix, contract.STREAM_OUT, jobs)
+    workers = [OutboundWorker(config, redis.Redis.from_url(REDIS_URL), OdooClient(config), CloudApiProvider(config),
+                              threading.Event(), shard=i) for i in range(2)]
+    shard_of = {p: contract.shard_index(contract.route_key(p), 2) for p in phones}
+    assert set(shard_of.values()) == {0, 1}
+    for worker in workers:
+        worker.setup()
+        while worker.run_once(block_ms=100):
+            pass
+        reported = {r["message_id"] for r in odoo.items("report_send_results")}
+        # this shard's recipients are all served, the other shard's not yet
+        assert reported == {j["message_id"] for j in jobs if shard_of[j["to"]["wa_id"]] <= worker.shard}
+    assert all(r["state"] == "sent" for r in odoo.items("report_send_results"))
+    for phone in phones:
+        texts = [m.content["text"]["body"] for m in sim.customer(phone).messages if m.direction == "out"]
+        assert texts == [j["text"] for j in jobs if j["to"]["wa_id"] == phone]
+    assert all(rds.xlen(contract.shard_stream(contract.STREAM_OUT, prefix, i, 2)) == 0 for i in range(2))
