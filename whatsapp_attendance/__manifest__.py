@@ -21,6 +21,7 @@
         'views/whatsapp_service_transfer_views.xml',
         'views/whatsapp_service_share_views.xml',
         'views/whatsapp_account_views.xml',
+        'views/whatsapp_team_views.xml',
         'views/whatsapp_template_views.xml',
         'views/whatsapp_bridge_key_views.xml',
         'views/res_partner_views.xml',

@@ -9,6 +9,7 @@ from . import (
     whatsapp_api,
     whatsapp_message,
     whatsapp_service,
+    whatsapp_team,
     whatsapp_template,
     whatsapp_template_button,
     whatsapp_template_variable,

@@ -134,12 +134,16 @@ class WhatsappApi(models.AbstractModel):
                 wa_id=sender.get('wa_id'), user_id=sender.get('user_id'), name=sender.get('name'))
         rated_service = self._rating_reply_service(item, partner)
         Service = self.env['whatsapp.service']
+        new_service = False
         if rated_service:
             service = rated_service
         elif not service or service.state == 'done':
             service = Service.search([
                 ('partner_id', '=', partner.id), ('account_id', '=', account.id), ('state', '!=', 'done'),
-            ], limit=1) or Service.create({'partner_id': partner.id, 'account_id': account.id})
+            ], limit=1)
+            if not service:
+                service = Service.create({'partner_id': partner.id, 'account_id': account.id})
+                new_service = True
             customers[key] = (partner, service)
         if item['type'] == 'system':
             self._apply_system_change(item, partner)
@@ -149,6 +153,8 @@ class WhatsappApi(models.AbstractModel):
             rated_service._apply_rating_button(token, score)
         elif item['type'] == 'text' and item['text'].strip().lower() in Service._finish_keywords():
             service._finish('customer')
+        else:
+            service._whatsapp_on_inbound(message, new_service=new_service)
         return message
 
     def _rating_reply_service(self, item, partner):

@@ -39,6 +39,8 @@ class WhatsappService(models.Model):
     user_id = fields.Many2one('res.users', "Attendant", index=True, tracking=True, readonly=True,
                               domain=lambda self: [('groups_id', 'in', self.env.ref(
                                   'whatsapp_attendance.group_whatsapp_attendant').id)])
+    team_id = fields.Many2one('whatsapp.team', "Team", index=True, tracking=True, readonly=True,
+                              help="The team whose queue this customer waits in; empty: the general queue.")
     state = fields.Selection([
         ('waiting', "Waiting"), ('in_progress', "In Progress"), ('done', "Done"),
     ], required=True, default='waiting', readonly=True, index=True, tracking=True, group_expand=True)
@@ -296,7 +298,7 @@ class WhatsappService(models.Model):
         """The waiting services the current user may take, oldest first (Discuss's queue section)."""
         if not self.env.user.has_group('whatsapp_attendance.group_whatsapp_attendant'):
             return []
-        services = self.search([('state', '=', 'waiting')], order='opened_at, id', limit=200)
+        services = self.search(self._whatsapp_queue_domain(), order='opened_at, id', limit=200)
         last = {}
         if services:
             messages = self.env['whatsapp.message'].search_read(
@@ -306,6 +308,17 @@ class WhatsappService(models.Model):
                 last.setdefault(message['service_id'][0], message['body'] or '')
         return [dict(service._discuss_info(), last_message=(last.get(service.id) or '')[:120],
                      channel_id=service.channel_id.id) for service in services]
+
+    @api.model
+    def _whatsapp_queue_domain(self):
+        """The services waiting in the queue for an attendant (routing narrows it)."""
+        return [('state', '=', 'waiting')]
+
+    def _whatsapp_set_team(self, team):
+        """Route this service to ``team``'s queue (an empty ``team``: the general queue)."""
+        self.ensure_one()
+        self.team_id = team
+        self._notify_queue()
 
     def _notify_queue(self, new=None):
         """Attendants' Discuss and queue views refresh; a new waiting customer also pops up."""
@@ -806,6 +819,16 @@ class WhatsappService(models.Model):
                 channel._whatsapp_push_service()  # the composer's "window closed" banner goes away
         self._unpin_finished()
         return message
+
+    def _whatsapp_on_inbound(self, message, new_service=False):
+        """Hook: an inbound ``whatsapp.message`` of this open service has just been stored.
+
+        Called once per message, in the order the customer sent them, by every ingest path
+        (after the rating replies and the finish keywords, which never reach it), as the
+        bridge's superuser. ``new_service``: this message opened the service. Routing (teams,
+        the menu before the human, automatic assignment, business hours) extends it.
+        """
+        self.ensure_one()
 
     def _receive_reaction(self, item, partner):
         """A reaction of the customer becomes a Discuss reaction on the message it reacts to

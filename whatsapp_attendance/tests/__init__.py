@@ -17,3 +17,4 @@ from . import test_dashboard
 from . import test_ui_dashboard
 from . import test_session_account
 from . import test_session_tour
+from . import test_i18n
