@@ -32,6 +32,7 @@ import time
 import redis
 import uvicorn
 
+from whatsapp_bridge import contract
 from whatsapp_bridge.config import BridgeConfig, ConfigError, check_redis, load_config
 from whatsapp_bridge.logs import configure_logging
 from whatsapp_bridge.odoo_client import ContractMismatch, OdooClient, OdooError
@@ -290,16 +291,19 @@ def run_check(config: BridgeConfig) -> int:
 
 def run_shards(config: BridgeConfig, move: bool) -> int:
     from whatsapp_bridge.keys import Keys
-    from whatsapp_bridge.sharding import former_streams, move_former, shard_streams, stream_backlog
+    from whatsapp_bridge.sharding import former_streams, move_former, stream_backlog
 
     client = _sync_redis(config)
     keys = Keys(config.stream_prefix)
     count = int(client.hget(keys.shards, "count") or 1)
     print(f"shards in force: {count} (this configuration: WA_INBOUND_SHARDS={config.inbound_shards})")
-    for stream in shard_streams(keys, count):
-        length, pending = stream_backlog(client, stream)
-        holder = client.get(f"{config.stream_prefix}wa:lease:{{{stream}}}")
-        print(f"  {stream}: {length} entries, {pending} pending, served by {holder.decode() if holder else '-'}")
+    for base in contract.SHARDED_STREAMS:
+        for index in range(count):
+            shard = keys.for_shard(index, count)
+            stream = shard.stream(base)
+            length, pending = stream_backlog(client, stream)
+            holder = client.get(shard.lease(base))
+            print(f"  {stream}: {length} entries, {pending} pending, served by {holder.decode() if holder else '-'}")
     previous, left = former_streams(client, keys)
     for stream in left:
         print(f"  former ({previous} shards) {stream}: {client.xlen(stream)} entries nobody reads")
