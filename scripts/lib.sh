@@ -54,7 +54,7 @@ PY
 
 # a fingerprint of what the venv was built from: when it changes, the requirements are installed again
 venv_stamp() {
-    cat "$ODOO_SRC/requirements.txt" "$ROOT/requirements.txt" 2>/dev/null | sha256sum | cut -c1-16
+    cat "$ODOO_SRC/requirements.txt" "$ROOT/requirements.txt" "$ROOT/requirements-whatsapp-web.txt" 2>/dev/null | sha256sum | cut -c1-16
 }
 
 # ODOO_MODE: "importable" ($PYTHON has Odoo), "venv" (ours, complete) or "build" (to be made)
@@ -180,6 +180,9 @@ build_venv() {
         "$ODOO_SRC"
     note "installing this project's requirements.txt"
     run_logged "$log" "installing the project's requirements.txt" "${pip[@]}" -r "$ROOT/requirements.txt"
+    # the WhatsApp Web client, without its Pillow pin (see requirements-whatsapp-web.txt)
+    run_logged "$log" "installing requirements-whatsapp-web.txt (neonize)" "${pip[@]}" --no-deps \
+        -r "$ROOT/requirements-whatsapp-web.txt"
     venv_stamp >"$VENV/.wa-stamp"
 }
 
@@ -209,6 +212,9 @@ install_requirements() {
     fi
     note "installing the project's Python requirements into $PYTHON"
     "$PYTHON" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements.txt" 2>&1 \
+        | grep -v "Running pip as the 'root' user" >&2 || true
+    # the WhatsApp Web client, without its Pillow pin (see requirements-whatsapp-web.txt)
+    "$PYTHON" -m pip install -q --disable-pip-version-check --no-deps -r "$ROOT/requirements-whatsapp-web.txt" 2>&1 \
         | grep -v "Running pip as the 'root' user" >&2 || true
 }
 

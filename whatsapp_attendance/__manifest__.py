@@ -5,7 +5,7 @@
     'summary': "Several attendants answer the customers of one WhatsApp number in Odoo Discuss",
     'author': "WhatsApp Attendance developers",
     'license': 'LGPL-3',
-    'depends': ['mail', 'rating', 'bus', 'base_setup', 'auth_signup'],
+    'depends': ['mail', 'rating', 'bus', 'base_setup', 'auth_signup', 'resource'],
     'external_dependencies': {'python': ['phonenumbers', 'redis', 'qrcode']},
     'data': [
         'security/whatsapp_security.xml',
@@ -22,6 +22,7 @@
         'views/whatsapp_service_share_views.xml',
         'views/whatsapp_account_views.xml',
         'views/whatsapp_team_views.xml',
+        'views/whatsapp_menu_views.xml',
         'views/whatsapp_template_views.xml',
         'views/whatsapp_bridge_key_views.xml',
         'views/res_partner_views.xml',

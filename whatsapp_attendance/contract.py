@@ -50,6 +50,10 @@ belongs to the *WhatsApp Bridge* group.  Methods (``API_METHODS``):
 * ``report_template_states([TemplateState, ...])`` -> ``[{name, language, template_id, result}]``
   with result ``applied`` | ``ignored`` (same state) | ``unknown`` (no such template in Odoo)
 * ``contract_info()`` -> ``{version, streams, methods, features}``
+* ``ingest_contacts([SessionContact, ...])`` -> ``[{phone, partner_id, result}]`` (feature ``session``)
+* ``ingest_history([HistoryMessage, ...])``, ``ingest_phone_messages([HistoryMessage, ...])`` -> as
+  ``ingest_messages`` (feature ``history``: the paired phone's own messages, see
+  ``validate_history_message``)
 
 Additions within version 1
 --------------------------
@@ -57,6 +61,10 @@ Version 1 grew without a bump: every payload valid before is still valid and mea
 What was added is announced in ``contract_info()["features"]`` (``CONTRACT_FEATURES``), so a
 bridge can tell whether the addon it talks to knows it:
 
+* ``session``: WhatsApp Web sessions (``pair_phone``, ``verify``, ``ingest_contacts``).
+* ``history``: the paired phone's own messages (``ingest_history``, ``ingest_phone_messages``).
+* ``menus``: the menu before the human.  An ``interactive`` job may carry ``list`` (a
+  ``ListMessage``: up to 10 rows) instead of ``buttons`` (see ``validate_list_message``).
 * ``templates``: WhatsApp message templates.  The ``wa:out`` job type ``template``
   (``OutboundJob.template``), the ``wa:control`` commands ``template_submit`` (with
   ``ControlCommand.template``, a ``TemplateDefinition``) and ``template_sync``, and the
@@ -173,6 +181,19 @@ API_METHODS = API_METHODS + ("ingest_contacts",)
 CONTRACT_FEATURES = CONTRACT_FEATURES + ("shards",)
 SESSION_LIMITS = {"contacts": 500, "qr": 4096, "pair_code": 16}
 _PAIR_CODE = re.compile(r"^[A-Z0-9]{4}-?[A-Z0-9]{4}$")
+
+# The phone's own messages (feature "history", added within version 1): ``ingest_history`` (the recent
+# history of each chat, reported by the WhatsApp Web client on pairing: past services) and
+# ``ingest_phone_messages`` (what the business sends from the phone itself while the session runs:
+# the business's messages in the customer's conversation).  Items are ``HistoryMessage``s.
+CONTRACT_FEATURES = CONTRACT_FEATURES + ("history",)
+API_METHODS = API_METHODS + ("ingest_history", "ingest_phone_messages")
+
+
+# The menu before the human (feature "menus", added within version 1): an interactive outbound job may
+# carry a ``list`` (a WhatsApp list message, ``ListMessage``) instead of ``buttons``.  Limits are Meta's.
+CONTRACT_FEATURES = CONTRACT_FEATURES + ("menus",)
+LIST_LIMITS = {"rows": 10, "row_title": 24, "row_description": 72, "button_title": 20, "id": 256}
 
 
 class ContractError(ValueError):
@@ -580,6 +601,7 @@ def validate_outbound_job(job, path="job"):
          "type": "text", "text": "Hello!", "reply_to": "wamid.X" | null,
          "attachment": {"id": 7, "filename": "a.ogg", "mimetype": "audio/ogg", "voice": true} | null,
          "buttons": [{"id": "rate:<token>:5", "title": "Satisfied"}] | null,
+         "list": ListMessage | null,                              # interactive only, instead of buttons
          "template": TemplateMessage | null}                      # type "template" only
 
     TemplateMessage (a template the customer can get outside the 24-hour window)::
@@ -615,15 +637,54 @@ def validate_outbound_job(job, path="job"):
         _str(att, "mimetype", f"{path}.attachment")
         # the caption of an image, video or document (WhatsApp allows 1024 characters)
         _str(job, "text", path, required=False, allow_empty=True, max_len=1024)
-    if jtype == "interactive":
+    if jtype == "interactive" and job.get("list") is not None:
+        if job.get("buttons") is not None:
+            raise ContractError(f"{path}.list", "an interactive message has buttons or a list, not both")
+        validate_list_message(job["list"], f"{path}.list")
+    elif jtype == "interactive":
         buttons = job.get("buttons")
         if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
             raise ContractError(f"{path}.buttons", "expected 1 to 3 buttons")
-        for i, button in enumerate(buttons):
-            _obj(button, f"{path}.buttons[{i}]")
-            _str(button, "id", f"{path}.buttons[{i}]", max_len=256)
-            _str(button, "title", f"{path}.buttons[{i}]", max_len=20)
+        _unique_choices(buttons, f"{path}.buttons", LIST_LIMITS["button_title"])
+    elif job.get("list") is not None:
+        raise ContractError(f"{path}.list", "only an interactive message has a list")
     return job
+
+
+def _unique_choices(items, path, title_len, description_len=None):
+    """Buttons or list rows: ``{id, title}`` (and a ``description``), ids and titles unique (WhatsApp's rule)."""
+    ids, titles = set(), set()
+    for i, item in enumerate(items):
+        _obj(item, f"{path}[{i}]")
+        ident = _str(item, "id", f"{path}[{i}]", max_len=LIST_LIMITS["id"])
+        title = _str(item, "title", f"{path}[{i}]", max_len=title_len)
+        if description_len:
+            _str(item, "description", f"{path}[{i}]", required=False, allow_empty=True, max_len=description_len)
+        if ident in ids:
+            raise ContractError(f"{path}[{i}].id", f"duplicate id {_show(ident)}")
+        if title in titles:
+            raise ContractError(f"{path}[{i}].title", f"duplicate title {_show(title)}")
+        ids.add(ident)
+        titles.add(title)
+
+
+def validate_list_message(menu, path="list"):
+    """ListMessage (``OutboundJob.list``, feature ``menus``): a WhatsApp list message, the options of a
+    menu the customer picks one of::
+
+        {"button": "Options", "rows": [{"id": "menu:7", "title": "Sales", "description": "New orders"}]}
+
+    ``button`` (at most 20 characters) opens the list; 1 to 10 rows, titles at most 24 characters,
+    descriptions at most 72, ids and titles unique.  The reply comes back as an ``interactive``
+    inbound message carrying the row's ``id`` and ``title``.
+    """
+    _obj(menu, path)
+    _str(menu, "button", path, max_len=LIST_LIMITS["button_title"])
+    rows = _list(menu, "rows", path, LIST_LIMITS["rows"], required=True)
+    if not rows:
+        raise ContractError(f"{path}.rows", f"expected 1 to {LIST_LIMITS['rows']} rows")
+    _unique_choices(rows, f"{path}.rows", LIST_LIMITS["row_title"], LIST_LIMITS["row_description"])
+    return menu
 
 
 def validate_control_command(command, path="command"):
@@ -810,3 +871,25 @@ def validate_session_contact(item, path="contact"):
     _str(item, "lid", path, required=False, allow_empty=True, max_len=128)
     _str(item, "name", path, required=False, allow_empty=True, max_len=LIMITS["name"])
     return item
+
+
+def validate_history_message(msg, path="message"):
+    """HistoryMessage (``ingest_history``, ``ingest_phone_messages``; feature ``history``): an
+    ``InboundMessage`` of a chat of the paired phone, plus who wrote it::
+
+        {"v": 1, "account": "<account key>", "wamid": "3EB0...", "timestamp": 1732240000,
+         "from": {"wa_id": "5511987654321", "name": "Maria"},   # always the customer of the chat
+         "from_me": true,                                        # written by the business (the phone)
+         "type": "text", "text": "Bom dia!", ...}               # the rest as InboundMessage
+
+    ``from`` names the customer even when the business wrote the message (``from_me``): it is the
+    chat the message belongs to.  Odoo is idempotent on ``(account, wamid)``.  ``ingest_history``
+    returns ``[{wamid, message_id, service_id, partner_id, duplicate}]``; each chat becomes a *past*
+    service (done, read-only, no notification, no rating request).  ``ingest_phone_messages``
+    (``from_me`` must be true) returns the same, the message added to the customer's conversation
+    as the business's, never sent again.
+    """
+    validate_inbound_message(msg, path)
+    if not isinstance(msg.get("from_me"), bool):
+        raise ContractError(f"{path}.from_me", f"expected true or false, got {_show(msg.get('from_me'))}")
+    return msg

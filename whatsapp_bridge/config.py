@@ -98,6 +98,7 @@ class BridgeConfig:
     session_child: bool = True  # ``all`` and ``demo`` run the session process as a supervised child
     session_keepalive_timeout: float = 30.0
     session_recipient_interval: float = 2.0
+    session_history_messages: int = 50  # the last messages of each chat imported as a past service on pairing
     fake_qr_seconds: float = 20.0
     fake_qr_rotations: int = 6
 
@@ -271,6 +272,7 @@ def load_config(environ: Mapping[str, str] | None = None, env_file: str | Path |
         session_child=(get("WA_SESSION_CHILD", "1") or "1").lower() not in ("0", "false", "no", "off"),
         session_keepalive_timeout=number("WA_SESSION_KEEPALIVE_TIMEOUT", 30.0, float, 0.5),
         session_recipient_interval=number("WA_SESSION_RECIPIENT_INTERVAL", 2.0, float, 0.0),
+        session_history_messages=number("WA_SESSION_HISTORY_MESSAGES", 50, int, 0),
         fake_qr_seconds=number("WA_FAKE_QR_SECONDS", 20.0, float, 0.1),
         fake_qr_rotations=number("WA_FAKE_QR_ROTATIONS", 6, int, 1),
     )

@@ -67,6 +67,8 @@ validate_status = _contract.validate_status
 validate_send_result = _contract.validate_send_result
 validate_session_state = _contract.validate_session_state
 validate_outbound_job = _contract.validate_outbound_job
+validate_list_message = _contract.validate_list_message
+LIST_LIMITS = _contract.LIST_LIMITS
 validate_attachment_request = _contract.validate_attachment_request
 validate_control_command = _contract.validate_control_command
 validate_template_definition = _contract.validate_template_definition
@@ -78,3 +80,5 @@ validate_batch = _contract.validate_batch
 SESSION_STATES = _contract.SESSION_STATES
 SESSION_LIMITS = _contract.SESSION_LIMITS
 validate_session_contact = _contract.validate_session_contact
+# the phone's own messages: history on pairing, messages sent from the phone (feature "history")
+validate_history_message = _contract.validate_history_message

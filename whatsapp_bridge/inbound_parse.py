@@ -1,5 +1,8 @@
 """Inbound, step 1: stream entries -> items (one message or status each); what cannot be read -> ``wa:dead``.
 
+A message for a Cloud API number ended from Odoo (End, until Start) is not turned into a service:
+it is set aside in ``wa:dead`` with that reason (its statuses still apply).
+
 A webhook body comes from outside: nothing in it may stop the worker.  Whatever goes wrong while
 decoding or parsing one entry (an unreadable body, or the parser itself failing on it: a TypeError,
 a RecursionError from JSON nested 100,000 deep...) dead-letters that entry with the reason, and the
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from whatsapp_bridge import contract, meta_parser
 from whatsapp_bridge.events import InboundMessage, StatusEvent
 from whatsapp_bridge.meta_parser import WebhookParseError, parse_webhook
+from whatsapp_bridge.providers.session import stopped_accounts
 from whatsapp_bridge.session_parser import is_session_event, parse_session_event
 from whatsapp_bridge.streams import Entry, Streams
 
@@ -81,15 +85,20 @@ def parse_entries(entries: list[Entry], dead: DeadLetters, report: BatchReport) 
     messages: list[Item] = []
     statuses: list[Item] = []
     seq = 0
-    for entry in entries:
-        if not entry.payload:
-            continue  # deleted while pending: nothing left to do but ack
-        parsed = _parse(entry, dead, report)
+    parsed_entries = [(entry, _parse(entry, dead, report)) for entry in entries if entry.payload]
+    stopped = stopped_accounts(dead.streams.redis, dead.streams.keys,
+                               {m.account for _, parsed in parsed_entries if parsed for m in parsed.messages})
+    for entry, parsed in parsed_entries:
         if parsed is None:
             continue
         for msg in parsed.messages:
             seq += 1
-            messages.append(Item(entry.id, seq, {}, entry.payload, event=msg))
+            item = Item(entry.id, seq, {}, entry.payload, event=msg)
+            if msg.account in stopped:
+                dead.item(item, f"the number {msg.account} was ended from Odoo (End): its messages are not "
+                                "turned into services until Start", report)
+                continue
+            messages.append(item)
         for status in parsed.statuses:
             seq += 1
             item = Item(entry.id, seq, {}, entry.payload, event=status)

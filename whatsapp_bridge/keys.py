@@ -36,6 +36,9 @@ key                                what                                         
 ``<p>wa:session:reply:<id>``       list: the session process's answer to one request          2 minutes
 ``<p>wa:session:media:<id>``       bytes of a WhatsApp Web media (inbound or to send)          1 day
 ``<p>wa:session:stopped:<acct>``   a Cloud API account stopped from Odoo (End): no sending    until Start
+                                   and its inbound messages are set aside (``wa:dead``)
+``<p>wa:session:odoo``             list: calls of the session process to Odoo still to make   until done
+                                   (``ingest_history``, ``ingest_phone_messages``; JSON)
 ``<p>wa:fake:<account>``           list: scripted phone actions for the fake driver           until read
 ``<p>wa:fake:sent:<account>``      list: what the fake driver "sent" (JSON), for tests/demo   1 day
 =================================  =========================================================  =========
@@ -124,6 +127,10 @@ class Keys:
 
     def session_stopped(self, account: str) -> str:
         return f"{self.prefix}wa:session:stopped:{account}"
+
+    @property
+    def session_odoo(self) -> str:
+        return f"{self.prefix}wa:session:odoo"
 
     def fake_phone(self, account: str) -> str:
         return f"{self.prefix}wa:fake:{account}"

@@ -41,7 +41,7 @@ from whatsapp_bridge import audio, contract
 from whatsapp_bridge.config import BridgeConfig
 from whatsapp_bridge.keys import SENT_TTL
 from whatsapp_bridge.odoo_client import OdooClient, OdooPermanentError, OdooTransientError
-from whatsapp_bridge.providers.base import Button, ErrorClass, Provider, ProviderError, Recipient
+from whatsapp_bridge.providers.base import Button, ErrorClass, ListRow, Provider, ProviderError, Recipient
 from whatsapp_bridge.providers.session import SessionAccountProvider
 from whatsapp_bridge.ratelimit import RecipientBackoff, TokenBucket
 from whatsapp_bridge.retry import Stopped, retry
@@ -314,6 +314,11 @@ class OutboundWorker:
         reply_to = data.get("reply_to") or None
         if kind == "text":
             return provider.send_text(to, data["text"], reply_to).wamid
+        if kind == "interactive" and data.get("list"):
+            menu = data["list"]
+            rows = [ListRow(id=r["id"], title=r["title"], description=r.get("description") or "")
+                    for r in menu["rows"]]
+            return provider.send_list(to, data["text"], menu["button"], rows, reply_to).wamid
         if kind == "interactive":
             buttons = [Button(id=b["id"], title=b["title"]) for b in data["buttons"]]
             return provider.send_interactive(to, data["text"], buttons, reply_to).wamid

@@ -118,3 +118,34 @@ class RecipientBackoff:
 
     def __len__(self) -> int:
         return len(self._state)
+
+
+class RecipientPacer:
+    """At least ``interval`` seconds between two messages to one recipient (the WhatsApp Web provider).
+
+    Bursts to one chat are what gets an unofficial client's number banned; messages to different
+    recipients are not held up by each other's pace.  Recipients not written to for ``interval`` are
+    forgotten, so memory stays bounded by the recipients of the last ``interval`` seconds.
+    """
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic):
+        self.interval = max(0.0, float(interval))
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wait_time(self, recipient: str) -> float:
+        """Seconds to wait before the next message to ``recipient`` may go (0: now)."""
+        with self._lock:
+            last = self._last.get(recipient)
+            return 0.0 if last is None else max(0.0, last + self.interval - self._clock())
+
+    def sent(self, recipient: str) -> None:
+        with self._lock:
+            now = self._clock()
+            self._last[recipient] = now
+            if len(self._last) > 1024:
+                self._last = {r: t for r, t in self._last.items() if now - t < self.interval}
+
+    def __len__(self) -> int:
+        return len(self._last)

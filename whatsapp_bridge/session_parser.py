@@ -15,13 +15,19 @@ SessionMessage::
 
     {"id": "3EB0C767D26A1D8E4C", "timestamp": 1732240000,
      "from": {"phone": "5511987654321", "name": "Maria"},     # the session process maps LIDs to phones
-     "type": "text" | "image" | "audio" | "video" | "document" | "sticker" | "location" | "reaction",
+     "type": "text" | "image" | "audio" | "video" | "document" | "sticker" | "location" | "reaction"
+           | "contacts" | "interactive" | "unsupported",
      "text": "hello",
      "media": {"id": "wasess:<id>", "mimetype": "image/jpeg", "filename"?, "caption"?, "voice"?: bool},
      "location": {"latitude", "longitude", "name"?, "address"?},
      "reaction": {"id": "<message id>", "emoji": "👍"},
+     "contacts": [{"name", "phones": [...], "emails": [...]}],      # shared contact cards
+     "interactive": {"id": "<button id>", "title": "..."},          # a button / list reply
+     "errors": [{"title", "message"}],                              # unsupported: what it was
      "reply_to": "<message id>" | null, "forwarded": bool,
-     "from_me": bool}         # sent by the business from the phone itself: not a customer message
+     "from_me": bool}         # sent by the business from the phone itself: not a customer message;
+                              # "from" is then the chat's customer (the session process hands
+                              # these to Odoo's ingest_phone_messages, never to wa:in)
 
 SessionReceipt::
 
@@ -41,9 +47,12 @@ from whatsapp_bridge.events import (
     Location,
     MediaRef,
     ParsedWebhook,
+    ProviderErrorInfo,
     Reaction,
     RejectedPart,
+    Reply,
     Sender,
+    SharedContact,
     StatusEvent,
 )
 from whatsapp_bridge.meta_parser import (
@@ -60,13 +69,14 @@ from whatsapp_bridge.meta_parser import (
     _opt_text,
     _show,
     _timestamp,
+    clean_text,
 )
 
 OBJECT = "whatsapp_session"
 MEDIA_PREFIX = "wasess:"  # media ids of WhatsApp Web media: bytes kept in Redis by the session process
 MAX_ITEMS = 1000
 _MEDIA = ("image", "audio", "video", "document", "sticker")
-_TYPES = ("text", *_MEDIA, "location", "reaction")
+_TYPES = ("text", *_MEDIA, "location", "reaction", "contacts", "interactive", "unsupported")
 
 
 def is_session_event(body) -> bool:
@@ -108,6 +118,12 @@ def parse_message(raw, account: str, path: str = "message") -> InboundMessage | 
     msg = _dict(raw, path)
     if _opt_bool(msg, "from_me", path):
         return None
+    return parse_any_message(msg, account, path)
+
+
+def parse_any_message(raw, account: str, path: str = "message") -> InboundMessage:
+    """The ``InboundMessage`` of a chat message whoever wrote it (``sender`` is the chat's customer)."""
+    msg = _dict(raw, path)
     wamid = _id(msg, "id", path, "message id")
     timestamp = _timestamp(msg, path)
     who = _opt_dict(msg, "from", path) or {}
@@ -119,7 +135,9 @@ def parse_message(raw, account: str, path: str = "message") -> InboundMessage | 
     if kind not in _TYPES:
         raise WebhookParseError(f"{path}.type: expected one of {', '.join(_TYPES)}, got {_show(kind)}")
     text = _opt_text(msg, "text", path, _LIMITS["text"]) or ""
-    media = location = reaction = None
+    media = location = reaction = reply = None
+    contacts: tuple[SharedContact, ...] = ()
+    errors: tuple[ProviderErrorInfo, ...] = ()
     if kind == "text" and not text.strip():
         raise WebhookParseError(f"{path}.text: a text message without text")
     if kind in _MEDIA:
@@ -151,12 +169,47 @@ def parse_message(raw, account: str, path: str = "message") -> InboundMessage | 
             raise WebhookParseError(f"{path}.reaction: missing")
         emoji = _opt_text(body, "emoji", f"{path}.reaction", _LIMITS["emoji"]) or ""
         reaction = Reaction(wamid=_id(body, "id", f"{path}.reaction", "message id"), emoji=emoji)
+    elif kind == "contacts":
+        contacts = _contacts(msg, path)
+    elif kind == "interactive":
+        body = _opt_dict(msg, "interactive", path)
+        if body is None:
+            raise WebhookParseError(f"{path}.interactive: missing")
+        reply = Reply(kind="button_reply", id=_id(body, "id", f"{path}.interactive", "button id"),
+                      title=_opt_text(body, "title", f"{path}.interactive", _LIMITS["title"]) or "")
+    elif kind == "unsupported":
+        errors = tuple(
+            ProviderErrorInfo(code=None, title=_opt_text(_dict(e, f"{path}.errors[{i}]"), "title",
+                                                         f"{path}.errors[{i}]", _LIMITS["title"]) or "",
+                              message=_opt_text(e, "message", f"{path}.errors[{i}]", _LIMITS["error_message"]) or "")
+            for i, e in enumerate(_opt_list(msg, "errors", path, _LIMITS["errors"])))
     reply_to = _opt_id(msg, "reply_to", path, numeric=False)
     forwarded = _opt_bool(msg, "forwarded", path)
     context = Context(wamid=reply_to, forwarded=forwarded) if reply_to or forwarded else None
     return InboundMessage(account=account, wamid=wamid, timestamp=timestamp, sender=sender, type=kind, text=text,
-                          media=media, location=location, reaction=reaction, context=context,
-                          provider_type="whatsapp_web")
+                          media=media, location=location, reaction=reaction, contacts=contacts, reply=reply,
+                          context=context, errors=errors, provider_type="whatsapp_web")
+
+
+def _contacts(msg: dict, path: str) -> tuple[SharedContact, ...]:
+    cards = _opt_list(msg, "contacts", path, _LIMITS["contacts"])
+    if not cards:
+        raise WebhookParseError(f"{path}.contacts: a contacts message without a contact card")
+    out = []
+    for i, raw in enumerate(cards):
+        cpath = f"{path}.contacts[{i}]"
+        card = _dict(raw, cpath)
+        lists = {}
+        for key in ("phones", "emails"):
+            values = []
+            for j, value in enumerate(_opt_list(card, key, cpath, _LIMITS["contact_items"])):
+                if not isinstance(value, str):
+                    raise WebhookParseError(f"{cpath}.{key}[{j}]: expected a string, got {_show(value)}")
+                values.append(clean_text(value, _LIMITS["contact_item"]))
+            lists[key] = tuple(values)
+        out.append(SharedContact(name=_opt_text(card, "name", cpath, _LIMITS["contact_name"]) or "",
+                                 phones=lists["phones"], emails=lists["emails"]))
+    return tuple(out)
 
 
 def parse_receipt(raw, account: str, path: str = "status") -> StatusEvent:

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from whatsapp_bridge.providers.base import Button, ErrorClass, ProviderError, Recipient
+from whatsapp_bridge.providers.base import Button, ErrorClass, ListRow, ProviderError, Recipient
 from whatsapp_bridge.providers.cloud_api import CloudApiProvider, classify_graph_error
 
 from .helpers import closed_port_url
@@ -60,6 +60,16 @@ def test_interactive_reply_buttons(sim, provider):
     assert body["type"] == "interactive"
     assert body["interactive"]["type"] == "button"
     assert [b["reply"]["id"] for b in body["interactive"]["action"]["buttons"]] == [b.id for b in buttons]
+
+
+def test_list_message_for_a_menu(sim, provider):
+    rows = [ListRow("menu:1", "Comprar", "Pedidos novos"), ListRow("menu:2", "Boletos")]
+    receipt = provider.send_list(Recipient(wa_id=CUSTOMER), "Como podemos ajudar?", "Opções", rows)
+    assert receipt.wamid
+    body = sent_messages(sim)[-1]
+    assert body["interactive"]["type"] == "list"
+    assert body["interactive"]["action"]["sections"][0]["rows"] == [
+        {"id": "menu:1", "title": "Comprar", "description": "Pedidos novos"}, {"id": "menu:2", "title": "Boletos"}]
 
 
 def test_upload_then_send_voice_note_as_audio(sim, provider):

@@ -44,6 +44,13 @@ SAMPLE = {
          "type": "reaction", "reaction": {"id": "3EB0BBBB", "emoji": "👍"}},
         {"id": "3EB0C767D26A1D8E50", "timestamp": 1732240004, "from": {"phone": "5521998877665"},
          "type": "text", "text": "sent from the phone", "from_me": True},
+        {"id": "3EB0C767D26A1D8E51", "timestamp": 1732240006, "from": {"phone": "5521998877665"},
+         "type": "contacts", "contacts": [{"name": "Ana", "phones": ["+55 31 99123-4567"], "emails": ["a@x.com"]}]},
+        {"id": "3EB0C767D26A1D8E52", "timestamp": 1732240007, "from": {"phone": "5521998877665"},
+         "type": "interactive", "text": "Satisfeito",
+         "interactive": {"id": "rate:abcdefgh12:5", "title": "Satisfeito"}},
+        {"id": "3EB0C767D26A1D8E53", "timestamp": 1732240008, "from": {"phone": "5521998877665"},
+         "type": "unsupported", "text": "Qual horário?", "errors": [{"title": "Poll", "message": "a poll"}]},
     ],
     "statuses": [{"id": "3EB0CCCC", "status": "read", "timestamp": 1732240005, "recipient": "5511987654321"}],
 }
@@ -59,7 +66,8 @@ def mutated_events(draw):
 
 def test_the_sample_parses_into_the_same_events_as_a_webhook():
     parsed = parse_session_event(copy.deepcopy(SAMPLE))
-    assert [m.type for m in parsed.messages] == ["text", "image", "location", "reaction"]
+    assert [m.type for m in parsed.messages] == ["text", "image", "location", "reaction", "contacts", "interactive",
+                                                 "unsupported"]
     assert parsed.ignored and not parsed.rejected  # the business's own message is no customer message
     text = parsed.messages[0].to_contract()
     assert text["from"] == {"wa_id": "5511987654321", "name": "Maria"} and text["context"]["wamid"] == "3EB0AAAA"
@@ -109,3 +117,25 @@ def test_every_parsed_session_message_and_receipt_is_a_payload_odoo_can_store(bo
         except contract.ContractError as exc:
             pytest.fail(f"the parser kept a receipt the contract refuses: {exc}")
         assert storable_by_odoo(odoo_view_status(payload))
+
+
+@FUZZ
+@given(body=mutated_events())
+def test_every_message_of_the_phone_gives_a_history_payload_or_a_parse_error(body):
+    """The session process's own path to Odoo (history, messages sent from the phone): never a payload
+    the contract refuses, whatever WhatsApp put in the message."""
+    from whatsapp_bridge.session.service import phone_payload
+
+    body = materialize(body)
+    messages = body.get("messages") if isinstance(body, dict) else None
+    for raw in messages if isinstance(messages, list) else ():
+        if not isinstance(raw, dict):
+            continue
+        for media in (None, b"\x89PNG"):
+            try:
+                payload = phone_payload("web-support", raw, media)
+            except WebhookParseError:
+                continue
+            except contract.ContractError as exc:
+                pytest.fail(f"the session process built a history message the contract refuses: {exc}")
+            assert storable_by_odoo(odoo_view_inbound(payload))

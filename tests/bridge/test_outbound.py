@@ -179,6 +179,24 @@ def test_rating_request_uses_reply_buttons(config, sim, odoo, rds, prefix):
     assert results(odoo)[0]["state"] == "sent"
 
 
+def test_menu_list_job_is_sent_as_a_list_message_and_the_customer_can_pick_a_row(config, sim, odoo, rds, prefix):
+    menu = {"button": "Opções", "rows": [
+        {"id": "menu:1", "title": "Comprar", "description": "Pedidos novos"},
+        {"id": "menu:2", "title": "Boletos", "description": ""},
+        {"id": "menu:human", "title": "Falar com atendente", "description": ""}]}
+    push(rds, prefix, job(13, "Olá! Como podemos ajudar?", jtype="interactive", list=menu))
+    make_worker(config).run_once(block_ms=200)
+    body = sent(sim)[0].content
+    assert body["interactive"]["type"] == "list"
+    assert body["interactive"]["action"]["button"] == "Opções"
+    (section,) = body["interactive"]["action"]["sections"]
+    assert [r["id"] for r in section["rows"]] == ["menu:1", "menu:2", "menu:human"]
+    assert section["rows"][0]["description"] == "Pedidos novos" and "description" not in section["rows"][1]
+    assert results(odoo)[0]["state"] == "sent"
+    reply = sim.press(CUSTOMER, {"row_id": "menu:2"})
+    assert reply.content["interactive"]["list_reply"] == {"id": "menu:2", "title": "Boletos"}
+
+
 def test_outside_24h_window_is_reported_failed_with_reason(config, sim, odoo, rds, prefix):
     sim.config.reengagement_mode = "sync"
     sim.advance(25 * 3600)

@@ -97,3 +97,22 @@ def test_token_bucket_pause_holds_every_acquisition_then_resumes_at_the_rate():
     for _ in range(10):  # no burst saved up during the pause: 10 more at 10/s take about a second
         bucket.acquire()
     assert 2.9 <= clock.now - start <= 3.2
+
+
+def test_recipient_pacer_spaces_messages_to_one_recipient_only_on_a_fake_clock():
+    from whatsapp_bridge.ratelimit import RecipientPacer
+
+    clock = FakeClock()
+    pacer = RecipientPacer(2.0, clock=clock)
+    assert pacer.wait_time("5511987654321") == 0.0
+    pacer.sent("5511987654321")
+    assert pacer.wait_time("5511987654321") == 2.0
+    assert pacer.wait_time("5521998877665") == 0.0  # another chat is not held up
+    clock.sleep(1.5)
+    assert pacer.wait_time("5511987654321") == 0.5
+    clock.sleep(0.5)
+    assert pacer.wait_time("5511987654321") == 0.0
+    for n in range(1100):  # a busy day: recipients of long ago are forgotten
+        pacer.sent(f"55119{n:08d}")
+        clock.sleep(0.01)
+    assert len(pacer) < 1100

@@ -45,6 +45,21 @@ class SessionOdoo(OdooDouble):
             self.accepted.setdefault("ingest_contacts", []).extend(items)
         return [{"phone": i["phone"], "partner_id": n + 1, "result": "new"} for n, i in enumerate(items)]
 
+    def _ingest_history(self, items):
+        contract.validate_batch(items, "messages", contract.validate_history_message)
+        with self.lock:
+            self.accepted.setdefault("ingest_history", []).extend(items)
+        return [{"wamid": i["wamid"], "message_id": n + 1, "service_id": 1, "partner_id": 1, "duplicate": False}
+                for n, i in enumerate(items)]
+
+    def _ingest_phone_messages(self, items):
+        contract.validate_batch(items, "messages", contract.validate_history_message)
+        assert all(i["from_me"] for i in items)
+        with self.lock:
+            self.accepted.setdefault("ingest_phone_messages", []).extend(items)
+        return [{"wamid": i["wamid"], "message_id": n + 1, "service_id": 1, "partner_id": 1, "duplicate": False}
+                for n, i in enumerate(items)]
+
     def states(self, account=ACCOUNT):
         return [s for s in self.items("report_session_state") if s["account"] == account]
 
@@ -101,9 +116,9 @@ class Pipeline:
     def sent(self, account=ACCOUNT):
         return [json.loads(x) for x in self.rds.lrange(self.keys.fake_sent(account), 0, -1)]
 
-    def job(self, message_id, text, to="5511987654321", account=ACCOUNT):
+    def job(self, message_id, text, to="5511987654321", account=ACCOUNT, **extra):
         self.streams.add(contract.STREAM_OUT, {"v": 1, "message_id": message_id, "account": account,
-                                               "to": {"wa_id": to}, "type": "text", "text": text})
+                                               "to": {"wa_id": to}, "type": "text", "text": text, **extra})
 
     def close(self):
         self.stop.set()
@@ -185,6 +200,46 @@ def test_inbound_messages_take_the_cloud_api_path_and_lids_map_to_phones(pipelin
     assert by_id["3AAA2"]["from"]["wa_id"] == "5511987654321"  # the LID became the phone: one person, one contact
     assert by_id["3AAA4"]["type"] == "image" and by_id["3AAA4"]["media"]["mimetype"] == "image/png"
     assert by_id["3AAA4"]["media"]["data"] == "iVBORw0KGgo="
+    # the business's own message reached Odoo as the business's (ingest_phone_messages), to Maria
+    wait_until(lambda: odoo.items("ingest_phone_messages"), 10)
+    (mine,) = odoo.items("ingest_phone_messages")
+    assert (mine["wamid"], mine["from"]["wa_id"], mine["from_me"]) == ("3AAA3", "5511987654321", True)
+
+
+def test_history_of_the_phone_s_chats_goes_to_odoo_last_messages_of_each_oldest_first_with_media(pipeline, odoo):
+    p = pipeline(workers=False, WA_SESSION_HISTORY_MESSAGES="2")
+    pair(p, odoo, contacts=[{"phone": "5521998877665", "lid": "1202@lid", "name": "João"}], history=[
+        {"phone": "5511987654321", "name": "Maria", "messages": [
+            {"id": "3AH1", "ago": 300, "text": "oldest, left out"},
+            {"id": "3AH3", "ago": 100, "text": "Obrigada!"},
+            {"id": "3AH2", "ago": 200, "text": "Entregamos sim", "from_me": True}]},
+        {"lid": "1202@lid", "name": "João", "messages": [
+            {"id": "3AJ1", "ago": 50, "type": "image", "data": "iVBORw0KGgo=", "mimetype": "image/png",
+             "text": "a nota"}]}])
+    wait_until(lambda: len(odoo.items("ingest_history")) == 3, 10)
+    by_id = {m["wamid"]: m for m in odoo.items("ingest_history")}
+    assert [m["wamid"] for m in odoo.items("ingest_history")][:2] == ["3AH2", "3AH3"]
+    assert (by_id["3AH2"]["from_me"], by_id["3AH3"]["from_me"]) == (True, False)
+    assert by_id["3AJ1"]["from"]["wa_id"] == "5521998877665"  # the LID of the contacts: one person
+    assert by_id["3AJ1"]["media"] == {"data": "iVBORw0KGgo=", "mimetype": "image/png", "caption": "a nota",
+                                      "voice": False}
+    assert odoo.items("ingest_messages") == []  # nothing of it is a customer's new message
+    # WhatsApp syncs the history again: the same ids (Odoo imports nothing twice)
+    p.phone("history", chats=[{"phone": "5511987654321", "messages": [{"id": "3AH3", "text": "Obrigada!"}]}])
+    wait_until(lambda: len(odoo.items("ingest_history")) == 4, 10)
+    assert odoo.items("ingest_history")[-1]["wamid"] == "3AH3"
+
+
+def test_phone_messages_wait_for_odoo_and_are_handed_over_once_it_is_back(pipeline, odoo, rds):
+    p = pipeline(workers=False)
+    pair(p, odoo, contacts=[])
+    odoo.down = True
+    p.phone("message", **{"from": "5511987654321", "text": "do celular", "id": "3AP1", "from_me": True})
+    wait_until(lambda: rds.llen(p.keys.session_odoo) == 1, 10)
+    assert not odoo.items("ingest_phone_messages")
+    odoo.down = False
+    wait_until(lambda: odoo.items("ingest_phone_messages"), 15)
+    wait_until(lambda: rds.llen(p.keys.session_odoo) == 0, 5)
 
 
 def test_reply_reaches_the_phone_once_with_receipts_and_waits_while_disconnected(pipeline, odoo):
@@ -211,6 +266,16 @@ def test_reply_reaches_the_phone_once_with_receipts_and_waits_while_disconnected
     p.job(41, "Bom dia, Maria!")  # Odoo's cron pushes a job again: not sent twice
     time.sleep(1.5)
     assert len(p.sent()) == 2
+
+
+def test_a_menu_list_reaches_a_whatsapp_web_phone_as_numbered_text(pipeline, odoo):
+    p = pipeline()
+    pair(p, odoo)
+    p.job(43, "Como podemos ajudar?", type="interactive", list={"button": "Opções", "rows": [
+        {"id": "menu:1", "title": "Comprar"}, {"id": "menu:2", "title": "Boletos", "description": "2ª via"}]})
+    wait_until(lambda: odoo.items("report_send_results"), 15)
+    assert odoo.items("report_send_results")[0]["state"] == "sent"
+    assert p.sent()[0]["text"] == "Como podemos ajudar?\n\n1. Comprar\n2. Boletos"
 
 
 def test_phone_logout_and_odoo_logout_report_logged_out(pipeline, odoo, tmp_path):
@@ -286,6 +351,31 @@ def test_cloud_api_start_verifies_the_credentials_with_graph(pipeline, odoo, ses
     assert not rds.exists(p.keys.session_stopped(number))  # Start un-ends the number
 
 
+def test_an_ended_cloud_api_number_receives_nothing_until_start(pipeline, odoo, rds):
+    """End on the Cloud API number: its webhooks' messages are set aside with the reason (statuses
+    still apply), its replies wait; Start resumes both."""
+    from .helpers import load_sample
+
+    p = pipeline()
+    number = p.config.phone_number_id
+    p.command("stop", account=number)
+    wait_until(lambda: odoo.last_state(number).get("state") == "disconnected", 10)
+    assert "neither sends nor receives" in odoo.last_state(number)["detail"]
+    body = load_sample("text")
+    body["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = number
+    p.streams.add(contract.STREAM_IN, json.dumps(body))
+    p.job(77, "fica esperando", account=number)
+    wait_until(lambda: p.streams.length(contract.STREAM_DEAD) == 1, 10)
+    dead = json.loads(rds.xrange(p.streams.name(contract.STREAM_DEAD))[0][1][b"payload"])
+    assert "was ended from Odoo" in dead["reason"]
+    assert odoo.items("ingest_messages") == [] and odoo.items("report_send_results") == []
+    p.command("verify", account=number)  # Start
+    wait_until(lambda: odoo.items("report_send_results"), 15)
+    assert odoo.items("report_send_results")[0]["message_id"] == 77
+    p.streams.add(contract.STREAM_IN, json.dumps(body))
+    wait_until(lambda: odoo.items("ingest_messages"), 10)
+
+
 def test_the_supervisor_restarts_a_child_that_dies(tmp_path):
     marker = tmp_path / "runs"
     script = f"import pathlib,sys; p=pathlib.Path({str(marker)!r}); p.write_text(p.read_text()+'x' if p.exists() " \
@@ -307,7 +397,19 @@ def test_without_a_whatsapp_web_client_start_says_so_instead_of_crashing(pipelin
     p = pipeline(workers=False, WA_SESSION_DRIVER="neonize")
     p.command("start")
     wait_until(lambda: odoo.last_state().get("state") == "error", 10)
-    assert "no WhatsApp Web client yet" in odoo.last_state()["detail"]
+    assert "no WhatsApp Web client: neonize is not installed" in odoo.last_state()["detail"]
     assert "Cloud API" in odoo.last_state()["detail"]
     p.command("start")  # still there, and says it again
     wait_until(lambda: len([s for s in odoo.states() if s["state"] == "error"]) >= 2, 10)
+
+
+def test_replies_to_one_customer_are_paced_to_lower_the_ban_risk(pipeline, odoo):
+    p = pipeline(WA_SESSION_RECIPIENT_INTERVAL="1.0")
+    pair(p, odoo, contacts=[])
+    started = time.monotonic()
+    p.job(61, "um")
+    p.job(62, "dois")
+    p.job(63, "para outra pessoa", to="5521998877665")
+    wait_until(lambda: len(p.sent()) == 3, 15)
+    assert time.monotonic() - started >= 1.0  # the second message to Maria waited a second
+    assert [s["text"] for s in p.sent() if s["to"] == "5511987654321"] == ["um", "dois"]

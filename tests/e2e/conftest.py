@@ -16,7 +16,8 @@ def odoo_server():
     if not config.is_file():
         pytest.fail(f"{config} not found: run the end-to-end tests through scripts/test.sh, which installs Odoo's "
                     "test database and writes this config")
-    server = OdooServer(config)
+    # the database cloned for the run: scripts/test.sh's demo database unless told otherwise
+    server = OdooServer(config, template_db=os.environ.get("WA_E2E_TEMPLATE_DB", "wa_test_demo"))
     server.create_database()
     try:
         server.start()

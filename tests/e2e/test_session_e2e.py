@@ -128,3 +128,125 @@ def test_start_qr_pair_contacts_inbound_reply_restart_and_end(web, odoo_server):
                        and row["session_state"] == "logged_out" and row, TIMEOUT, 0.3, "logged out")
     assert ended["session_detail"] == "Logged out from Odoo"
     rds.close()
+
+
+def services_of(odoo_server, partner_id, *fields):
+    return odoo_server.admin("whatsapp.service", "search_read", [("partner_id", "=", partner_id)],
+                             ["state", "end_reason", "user_id", "channel_id", *fields], order="id")
+
+
+def handed_to_odoo(web) -> int:
+    return web.session.tail(200000).count("phone messages handed to Odoo")
+
+
+def test_history_on_pairing_lands_as_past_services_and_the_phone_s_own_messages_as_the_business(web, odoo_server):
+    """Pairing brings each chat's recent history: a past service (done, not in the queue, read-only);
+    a replay imports nothing twice; what the business then sends from the phone appears in the
+    customer's open conversation as the business's, and is not sent again."""
+    rds = redis.Redis.from_url(REDIS_URL)
+    key = f"web2-{web.prefix.rstrip(':')}"
+    phone_key, sent_key = f"{web.prefix}wa:fake:{key}", f"{web.prefix}wa:fake:sent:{key}"
+    carla_phone = "55119" + "".join(random.choices("0123456789", k=8))
+    carla = odoo_server.admin("res.partner", "create", {"name": "Carla Cadastrada", "phone": f"+{carla_phone}"})
+    account_id = odoo_server.admin("whatsapp.account", "create", {"name": "Web 2", "provider": "web",
+                                                                  "phone_number_id": key})
+    odoo_server.admin("whatsapp.account", "action_session_start", [account_id])
+    wait_until(lambda: account(odoo_server, account_id, "session_state")["session_state"] == "pairing", TIMEOUT, 0.3,
+               "pairing")
+    chat = {"phone": carla_phone, "name": "Carla do celular", "messages": [
+        {"id": "3AHE2E1", "ago": 7200, "text": "Vocês consertam o modelo X?"},
+        {"id": "3AHE2E2", "ago": 7100, "text": "Consertamos sim, traga na loja.", "from_me": True}]}
+    before = handed_to_odoo(web)
+    rds.rpush(phone_key, json.dumps({"action": "scan", "phone": "5511940002222", "contacts": [], "history": [chat]}))
+    past = wait_until(lambda: (rows := [s for s in services_of(odoo_server, carla) if s["end_reason"] == "phone"])
+                      and rows, TIMEOUT, 0.3, "the past service of the history")
+    assert len(past) == 1 and past[0]["state"] == "done" and not past[0]["user_id"]
+    messages = wait_until(lambda: len(rows := odoo_server.admin(
+        "whatsapp.message", "search_read", [("service_id", "=", past[0]["id"])], ["wamid", "direction", "state"],
+        order="id")) == 2 and rows, TIMEOUT, 0.3, "both messages of the history")
+    assert [(m["wamid"], m["direction"], m["state"]) for m in messages] == [
+        ("3AHE2E1", "inbound", "received"), ("3AHE2E2", "outbound", "sent")]
+    # not in the queue, nobody to rate
+    assert odoo_server.admin("whatsapp.service", "search_count", [("partner_id", "=", carla),
+                                                                  ("state", "=", "waiting")]) == 0
+    assert odoo_server.admin("rating.rating", "search_count", [("res_model", "=", "whatsapp.service"),
+                                                                ("res_id", "=", past[0]["id"])]) == 0
+    # read-only: an administrator cannot answer in it either
+    with pytest.raises(RuntimeError, match="is finished"):
+        odoo_server.admin("discuss.channel", "message_post", [past[0]["channel_id"][0]], body="oi",
+                          message_type="comment", subtype_xmlid="mail.mt_comment")
+    # WhatsApp syncs the history again: nothing is imported twice
+    wait_until(lambda: handed_to_odoo(web) > before, TIMEOUT, 0.3, "the history handed to Odoo")
+    rds.rpush(phone_key, json.dumps({"action": "history", "chats": [chat]}))
+    wait_until(lambda: handed_to_odoo(web) > before + 1, TIMEOUT, 0.3, "the replay handed to Odoo")
+    assert odoo_server.admin("whatsapp.message", "search_count", [("wamid", "in", ["3AHE2E1", "3AHE2E2"])]) == 2
+    assert len(services_of(odoo_server, carla)) == 1
+
+    # Carla writes now: a new service in the queue; the business answers from the phone itself
+    rds.rpush(phone_key, json.dumps({"action": "message", "from": carla_phone, "text": "Posso levar hoje?",
+                                     "id": "3AHE2E3"}))
+    current = wait_until(lambda: (rows := [s for s in services_of(odoo_server, carla) if s["state"] == "waiting"])
+                         and rows[0], TIMEOUT, 0.3, "Carla's new service")
+    ana = OdooUser(odoo_server, "ana", "ana")
+    ana("whatsapp.service", "action_take", [current["id"]])
+    rds.rpush(phone_key, json.dumps({"action": "message", "from": carla_phone, "text": "Pode sim, até as 18h.",
+                                     "id": "3AHE2E4", "from_me": True}))
+    mine = wait_until(lambda: odoo_server.admin("whatsapp.message", "search_read", [("wamid", "=", "3AHE2E4")],
+                                                ["service_id", "direction", "state", "mail_message_id"]),
+                      TIMEOUT, 0.3, "the phone's message in Odoo")[0]
+    assert (mine["service_id"][0], mine["direction"], mine["state"]) == (current["id"], "outbound", "sent")
+    post = odoo_server.admin("mail.message", "read", [mine["mail_message_id"][0]], ["author_id", "body"])[0]
+    company = odoo_server.admin("res.users", "read", [odoo_server.rpc("common", "authenticate", odoo_server.db,
+                                                                        "admin", "admin", {})], ["company_id"])[0]
+    company_partner = odoo_server.admin("res.company", "read", [company["company_id"][0]], ["partner_id"])[0]
+    assert post["author_id"][0] == company_partner["partner_id"][0] and "18h" in post["body"]
+    assert services_of(odoo_server, carla)[-1]["state"] == "in_progress"  # the conversation goes on with Ana
+    assert rds.lrange(sent_key, 0, -1) == []  # never sent to WhatsApp again
+    odoo_server.admin("whatsapp.account", "action_session_logout", [account_id])
+    rds.close()
+
+
+def test_cloud_api_end_refuses_replies_and_sets_inbound_aside_until_start(web, odoo_server):
+    from .bridge_procs import PHONE_NUMBER_ID, dead_letters
+
+    (cloud,) = odoo_server.admin("whatsapp.account", "search_read", [("phone_number_id", "=", PHONE_NUMBER_ID)],
+                                 ["id"])
+    customer = "55219" + "".join(random.choices("0123456789", k=8))
+    sent = web.sim.send(customer, {"type": "text", "text": "Bom dia, tem horário?", "name": "Paulo"})
+    first = wait_until(lambda: odoo_server.admin("whatsapp.message", "search_read", [("wamid", "=", sent["id"])],
+                                                 ["service_id"]), TIMEOUT, 0.3, "the customer's message")[0]
+    svc = odoo_server.admin("whatsapp.service", "read", [first["service_id"][0]], ["channel_id"])[0]
+    ana = OdooUser(odoo_server, "ana", "ana")
+    ana("whatsapp.service", "action_take", [svc["id"]])
+
+    def reply(text):
+        return ana("discuss.channel", "message_post", [svc["channel_id"][0]], body=text, message_type="comment",
+                   subtype_xmlid="mail.mt_comment")
+
+    try:
+        odoo_server.admin("whatsapp.account", "action_session_start", [cloud["id"]])
+        wait_until(lambda: account(odoo_server, cloud["id"], "session_state")["session_state"] == "connected",
+                   TIMEOUT, 0.3, "the Cloud API number verified")
+        odoo_server.admin("whatsapp.account", "action_session_logout", [cloud["id"]])  # End
+        ended = wait_until(lambda: (row := account(odoo_server, cloud["id"], "session_state", "session_ended",
+                                                   "session_detail")) and row["session_state"] == "disconnected"
+                           and row, TIMEOUT, 0.3, "the number ended")
+        assert ended["session_ended"] and "neither sends nor receives" in ended["session_detail"]
+        with pytest.raises(RuntimeError, match="was ended"):  # the attendant reads why, nothing is lost silently
+            reply("Temos sim!")
+        later = web.sim.send(customer, {"type": "text", "text": "Alô?", "name": "Paulo"})
+        wait_until(lambda: any("was ended from Odoo" in d.get("payload", "") for d in dead_letters(web.prefix)),
+                   TIMEOUT, 0.3, "the message set aside")
+        assert odoo_server.admin("whatsapp.message", "search_count", [("wamid", "=", later["id"])]) == 0
+        odoo_server.admin("whatsapp.account", "action_session_start", [cloud["id"]])  # Start resumes
+        wait_until(lambda: account(odoo_server, cloud["id"], "session_state")["session_state"] == "connected",
+                   TIMEOUT, 0.3, "the number started again")
+        reply("Temos sim, às 15h.")
+        wait_until(lambda: any("15h" in ((m.get("content") or {}).get("text") or {}).get("body", "")
+                               for m in web.sim.outbound(customer)),
+                   TIMEOUT, 0.3, "the reply at the customer")
+        again = web.sim.send(customer, {"type": "text", "text": "Ótimo", "name": "Paulo"})
+        wait_until(lambda: odoo_server.admin("whatsapp.message", "search_count", [("wamid", "=", again["id"])]),
+                   TIMEOUT, 0.3, "inbound received again")
+    finally:
+        odoo_server.admin("whatsapp.account", "action_session_start", [cloud["id"]])

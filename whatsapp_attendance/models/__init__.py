@@ -1,4 +1,5 @@
 from . import (
+    bus_presence,
     discuss_channel,
     mail_message,
     rating_rating,
@@ -7,6 +8,8 @@ from . import (
     res_users,
     whatsapp_account,
     whatsapp_api,
+    whatsapp_menu,
+    whatsapp_menu_option,
     whatsapp_message,
     whatsapp_service,
     whatsapp_team,

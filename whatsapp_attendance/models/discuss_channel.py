@@ -84,6 +84,7 @@ class DiscussChannel(models.Model):
         if outbound:
             service._check_can_reply(self.env.user)
             service._check_window_open()  # outside the 24-hour window: only a template (composer's picker)
+            service._check_number_active()  # a number ended (Cloud API) or logged out (WhatsApp Web) sends nothing
         message = super().message_post(message_type=message_type, **kwargs)
         if outbound:
             service._create_outbound_messages(message, attendant=self.env.user)

@@ -1,5 +1,5 @@
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 
 from odoo.addons.mail.tools.discuss import Store
 
@@ -10,6 +10,17 @@ class ResUsers(models.Model):
     whatsapp_open_service_count = fields.Integer(
         "Open WhatsApp Services", compute='_compute_whatsapp_open_service_count',
         help="Services this attendant holds now (in progress).")
+    whatsapp_capacity = fields.Integer(
+        "Simultaneous Services", default=5,
+        help="The most services automatic assignment gives this attendant at once (0: no limit). "
+             "Taking a customer by hand is always possible.")
+    whatsapp_team_ids = fields.Many2many(
+        'whatsapp.team', 'whatsapp_team_user_rel', 'user_id', 'team_id', "WhatsApp Teams",
+        help="The teams whose queues this attendant sees and answers.")
+    # touched by every assignment (see whatsapp.service._whatsapp_lock_attendant): the row lock
+    # that keeps two simultaneous assignments from overbooking one attendant, and the
+    # round-robin tie-break between equally busy attendants
+    whatsapp_last_assigned_at = fields.Datetime("Last WhatsApp Assignment", readonly=True, copy=False)
 
     def _compute_whatsapp_open_service_count(self):
         # sudo: whatsapp.service - a colleague's load is shown to whoever transfers (counts only)
@@ -17,6 +28,27 @@ class ResUsers(models.Model):
             [('user_id', 'in', self.ids), ('state', '=', 'in_progress')], ['user_id'], ['__count']))
         for user in self:
             user.whatsapp_open_service_count = counts.get(user, 0)
+
+    @api.constrains('whatsapp_capacity')
+    def _check_whatsapp_capacity(self):
+        for user in self:
+            if user.whatsapp_capacity < 0:
+                raise ValidationError(self.env._(
+                    "The simultaneous services of %(user)s cannot be negative (0 means no limit).", user=user.name))
+
+    def write(self, vals):
+        result = super().write(vals)
+        if 'whatsapp_capacity' in vals or 'whatsapp_team_ids' in vals:
+            # a raised capacity or a new team member may take a waiting customer at once
+            self.env['whatsapp.service']._whatsapp_trigger_auto_assign()
+        return result
+
+    def _whatsapp_capacity_label(self, load):
+        """"2 of 5 services open" / "2 services open, no limit": what the assignment note says."""
+        self.ensure_one()
+        if self.whatsapp_capacity:
+            return self.env._("%(load)s of %(capacity)s services open", load=load, capacity=self.whatsapp_capacity)
+        return self.env._("%(load)s services open, no limit", load=load)
 
     @api.depends_context('whatsapp_transfer_picker')
     def _compute_display_name(self):

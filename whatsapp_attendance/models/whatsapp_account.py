@@ -44,6 +44,10 @@ class WhatsappAccount(models.Model):
     session_pair_phone = fields.Char(
         "Number to Pair", copy=False, groups='whatsapp_attendance.group_whatsapp_admin',
         help="The WhatsApp number of the phone, with country code (5511987654321), for pairing by code.")
+    session_ended = fields.Boolean(
+        "Ended", readonly=True, copy=False, tracking=True,
+        help="Cloud API: End was pressed. The bridge sends and receives nothing for this number until Start; "
+             "attendants' answers are refused with the reason.")
     session_detail = fields.Char("Reason", readonly=True, copy=False)
     session_updated_at = fields.Datetime("Last State Change", readonly=True, copy=False)
     session_connected_since = fields.Datetime("Connected Since", readonly=True, copy=False)
@@ -55,6 +59,18 @@ class WhatsappAccount(models.Model):
         readonly=True, copy=False,
         help="Numbers several existing contacts have: nothing was merged or created, check them by hand.")
     contacts_synced_at = fields.Datetime("Contacts Imported On", readonly=True, copy=False)
+    menu_id = fields.Many2one(
+        'whatsapp.menu', "Menu Before the Human", ondelete='restrict',
+        help="Greets every new customer of this number and routes them by their answers until an attendant "
+             "takes over. Empty: customers go straight to the queue.")
+    resource_calendar_id = fields.Many2one(
+        'resource.calendar', "Business Hours", ondelete='restrict',
+        help="The working hours (and public holidays: the calendar's time off without a resource) when "
+             "attendants answer. Empty: the calendar of the WhatsApp settings, if any; else always open.")
+    out_of_hours_message = fields.Text(
+        "Out-of-Hours Message", translate=True,
+        help="Sent to a customer who writes outside business hours. {opening} is replaced by the next "
+             "opening. Empty: the built-in text, in the customer's language.")
     service_ids = fields.One2many('whatsapp.service', 'account_id', string="Services")
     open_service_count = fields.Integer(compute='_compute_open_service_count')
 
@@ -111,7 +127,7 @@ class WhatsappAccount(models.Model):
         for account in self:
             account._send_control('start' if account.provider == 'web' else 'verify')
         self.write({'session_detail': self.env._("Start requested: waiting for the bridge"),
-                    'session_updated_at': fields.Datetime.now()})
+                    'session_updated_at': fields.Datetime.now(), 'session_ended': False})
         self._notify_session()
         return True
 
@@ -136,10 +152,24 @@ class WhatsappAccount(models.Model):
         return True
 
     def action_session_logout(self):
-        """End the session: WhatsApp Web logs the device out; Cloud API stops sending for the number."""
+        """End the session: WhatsApp Web logs the device out; Cloud API stops sending and receiving for the
+        number (until Start): the bridge parks its replies and sets its inbound messages aside."""
         for account in self:
             account._send_control('logout' if account.provider == 'web' else 'stop')
+        self.filtered(lambda a: a.provider == 'cloud_api').write({'session_ended': True})
+        self._notify_session()
         return True
+
+    def _sending_refusal(self):
+        """Why nothing can be sent through this number now (attendants' answers are refused), or ``False``."""
+        self.ensure_one()
+        if self.provider == 'cloud_api' and self.session_ended:
+            return self.env._("The WhatsApp number %(name)s was ended (End session): it sends and receives "
+                              "nothing until an administrator presses Start session.", name=self.name)
+        if self.provider == 'web' and self.session_state == 'logged_out':
+            return self.env._("The WhatsApp Web session of %(name)s is logged out: nothing can be sent until an "
+                              "administrator pairs the phone again (Start session).", name=self.name)
+        return False
 
     def _apply_session_state(self, state, qr=None, detail=None, pair_code=None, connected_since=None, phone=None):
         self.ensure_one()

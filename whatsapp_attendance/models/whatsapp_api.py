@@ -296,6 +296,113 @@ class WhatsappApi(models.AbstractModel):
             account._notify_session()
         return results
 
+    # ------------------------------------------------------------------
+    # The phone's own messages (feature "history")
+    # ------------------------------------------------------------------
+
+    @api.model
+    def ingest_history(self, messages):
+        """The recent history of the paired phone's chats: each customer's messages land in a *past* service
+        (done, read-only, nobody notified, no rating request, not in the queue), the customer matched by
+        normalised number. Replaying imports nothing twice. Returns what ``ingest_messages`` returns."""
+        this = self._check_bridge_access()
+        known, results, todo = this._prepare_phone_messages(messages)
+        chats = {}
+        for index, item, account, partner in todo:
+            chats.setdefault((account, partner), []).append((index, item))
+        Service = this.env['whatsapp.service']
+        for (account, partner), group in chats.items():
+            group.sort(key=lambda pair: (pair[1]['timestamp'], pair[0]))
+            first, last = (datetime.fromtimestamp(group[i][1]['timestamp'], timezone.utc).replace(tzinfo=None)
+                           for i in (0, -1))
+            # one past service per customer: a later chunk of WhatsApp's history sync adds to it
+            service = Service.search([('partner_id', '=', partner.id), ('account_id', '=', account.id),
+                                      ('end_reason', '=', 'phone')], order='id desc', limit=1)
+            if service:
+                service.write({'opened_at': min(service.opened_at, first), 'closed_at': max(service.closed_at, last)})
+            else:
+                service = Service.create({'partner_id': partner.id, 'account_id': account.id, 'state': 'done',
+                                          'end_reason': 'phone', 'opened_at': first, 'closed_at': last,
+                                          'last_interaction_at': last})
+            for index, item in group:
+                results[index] = this._message_result(service._record_phone_message(item, partner))
+        return this._phone_results(results, known)
+
+    @api.model
+    def ingest_phone_messages(self, messages):
+        """Messages the business sent from the phone itself (``from_me``): each appears in the customer's
+        current conversation (the open service, else the last one) as the business's, already sent: it is
+        never sent to WhatsApp again, and nobody is notified. Returns what ``ingest_messages`` returns."""
+        this = self._check_bridge_access()
+        for index, item in enumerate(messages if isinstance(messages, list) else ()):
+            if isinstance(item, dict) and item.get('from_me') is False:
+                raise ValidationError(self.env._("messages[%(index)s].from_me: a message the phone sent must say "
+                                                 "from_me: true", index=index))
+        known, results, todo = this._prepare_phone_messages(messages)
+        Service = this.env['whatsapp.service']
+        for index, item, account, partner in todo:
+            service = Service.search([('partner_id', '=', partner.id), ('account_id', '=', account.id)],
+                                     order='id desc', limit=1)
+            if not service:
+                when = datetime.fromtimestamp(item['timestamp'], timezone.utc).replace(tzinfo=None)
+                service = Service.create({'partner_id': partner.id, 'account_id': account.id, 'state': 'done',
+                                          'end_reason': 'phone', 'opened_at': when, 'closed_at': when,
+                                          'last_interaction_at': when})
+            results[index] = this._message_result(service._record_phone_message(item, partner))
+            if service.state == 'done':
+                service._unpin_finished()  # a finished conversation stays out of the sidebar
+            else:
+                service.last_interaction_at = fields.Datetime.now()
+        return this._phone_results(results, known)
+
+    def _prepare_phone_messages(self, messages):
+        """Validate a batch of HistoryMessages and find their customers: ``(known, results, todo)`` where
+        ``known[i]`` is the message already stored for item ``i`` (or the index of the same wamid earlier in
+        the batch), ``results`` is to fill, and ``todo`` lists
+        ``(index, item, account, partner)`` of the new ones (each wamid once)."""
+        self._validate(messages, 'messages', contract.validate_history_message)
+        accounts = self._accounts_for(messages, 'messages')
+        for index, item in enumerate(messages):
+            if item['type'] in contract.MEDIA_TYPES:
+                try:
+                    base64.b64decode(item['media']['data'], validate=True)
+                except ValueError:
+                    path = f"messages[{index}].media.data"
+                    raise ValidationError(self.env._("%(path)s: not valid base64", path=path)) from None
+        self._lock_customers(messages)
+        stored = self.env['whatsapp.message'].search([
+            ('account_id', 'in', [a.id for a in accounts.values()]),
+            ('wamid', 'in', [item['wamid'] for item in messages])])
+        by_wamid = {(m.account_id.id, m.wamid): m for m in stored}
+        known, todo, partners, seen = {}, [], {}, {}
+        for index, item in enumerate(messages):
+            account = accounts[item['account']]
+            key = (account.id, item['wamid'])
+            if key in by_wamid:
+                known[index] = by_wamid[key]
+                continue
+            if key in seen:  # twice in one batch: the first one is stored
+                known[index] = seen[key]  # its index
+                continue
+            sender = item['from']
+            who = (sender.get('user_id'), sender.get('wa_id'))
+            if who not in partners:
+                partners[who] = self.env['res.partner']._whatsapp_find_or_create(
+                    wa_id=sender.get('wa_id'), user_id=sender.get('user_id'),
+                    name=None if item['from_me'] else sender.get('name'))
+            seen[key] = index
+            todo.append((index, item, account, partners[who]))
+        return known, [None] * len(messages), todo
+
+    def _phone_results(self, results, known):
+        """The answer of a phone-messages call, in the order of the batch."""
+        for index, first in known.items():
+            if isinstance(first, int):  # the same wamid twice in the batch: the first one's message
+                results[index] = dict(results[first], duplicate=True)
+            else:
+                results[index] = self._message_result(first, duplicate=True)
+        return results
+
     @api.model
     def read_attachment(self, request):
         """The file of an outbound message: ``{message_id, filename, mimetype, data}`` (data in base64)."""

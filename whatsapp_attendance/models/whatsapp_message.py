@@ -56,6 +56,14 @@ class WhatsappMessage(models.Model):
     attachment_name = fields.Char("File Name", related='attachment_id.name')
     is_voice = fields.Boolean("Voice Note", readonly=True)
     buttons = fields.Json(readonly=True, help="Reply buttons sent with an interactive message.")
+    menu_list = fields.Json(readonly=True, help="The list (menu options) sent with an interactive message.")
+    automatic_kind = fields.Selection([
+        ('greeting', "Greeting"), ('menu', "Menu"), ('out_of_hours', "Out of hours"),
+        ('idle_warning', "Are you still there?"), ('farewell', "Farewell"),
+    ], "Automatic Message", readonly=True, index='btree_not_null',
+        help="Sent by the system (not an attendant): which automatic message it is.")
+    interactive_id = fields.Char("Reply Id", readonly=True,
+                                 help="The id of the button or list row the customer chose.")
     reply_to_wamid = fields.Char("Reply To", readonly=True)
     state = fields.Selection([
         ('received', "Received"), ('queued', "Queued"), ('sent', "Sent"),
@@ -147,6 +155,7 @@ class WhatsappMessage(models.Model):
                 continue
             # sudo: whatsapp.service - retrying is answering the customer again: same rule
             message.service_id.sudo()._check_can_reply(self.env.user)
+            message.service_id.sudo()._check_number_active()
             if message.message_type != 'template':
                 # sudo: whatsapp.service - as above; a free-form message needs the 24-hour window
                 message.service_id.sudo()._check_window_open()
@@ -185,6 +194,8 @@ class WhatsappMessage(models.Model):
             'attachment': None,
             'buttons': self.buttons or None,
         }
+        if self.menu_list:
+            payload['list'] = self.menu_list
         if self.message_type == 'template':
             payload['template'] = self.template_message
         if self.attachment_id:

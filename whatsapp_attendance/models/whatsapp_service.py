@@ -6,18 +6,24 @@ from markupsafe import Markup, escape
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL, html2plaintext, plaintext2html
+from odoo.osv import expression
+from odoo.tools import SQL, format_datetime, html2plaintext, plaintext2html
 
 from .. import contract
 from ..tools import phone as phone_tools
 from ..tools.params import get_param
 from ..tools.phone import format_international
+from ..tools.text import answer_number, normalize_answer
 from .discuss_channel import POST_INBOUND, POST_INTERNAL
 
 _logger = logging.getLogger(__name__)
 
 DEFAULT_IDLE_TIMEOUT = 30  # minutes
 DEFAULT_FINISH_KEYWORDS = "#end,#fim"
+DEFAULT_HUMAN_KEYWORDS = "0,human,atendente,humano,attendant,agent"
+DEFAULT_MENU_RETRIES = 2  # unknown answers before the service goes to the general queue
+MENU_ID_PREFIX = "menu:"  # reply button / list row ids of a menu's options: "menu:<option id>"
+MENU_HUMAN_ID = "menu:human"
 WINDOW = timedelta(hours=24)  # WhatsApp's customer service window
 
 
@@ -39,8 +45,23 @@ class WhatsappService(models.Model):
     user_id = fields.Many2one('res.users', "Attendant", index=True, tracking=True, readonly=True,
                               domain=lambda self: [('groups_id', 'in', self.env.ref(
                                   'whatsapp_attendance.group_whatsapp_attendant').id)])
-    team_id = fields.Many2one('whatsapp.team', "Team", index=True, tracking=True, readonly=True,
+    team_id = fields.Many2one('whatsapp.team', index=True, tracking=True, readonly=True,
                               help="The team whose queue this customer waits in; empty: the general queue.")
+    team_color = fields.Integer(related='team_id.color')
+    assignment_note = fields.Char(
+        "Assignment", readonly=True, copy=False,
+        help="How the attendant got this customer (taken, transferred, or assigned automatically and why), "
+             "or why automatic assignment is still waiting.")
+    in_my_queues = fields.Boolean(
+        compute='_compute_in_my_queues', search='_search_in_my_queues',
+        help="Waiting in a queue the current user answers (their teams' and the general queue), or not waiting.")
+    menu_id = fields.Many2one(
+        'whatsapp.menu', "Menu Step", readonly=True, index='btree_not_null', ondelete='set null', copy=False,
+        help="The menu the customer is answering: they are not in the attendants' queue yet. Taking the "
+             "service stops the menu.")
+    menu_retries = fields.Integer("Unknown Answers", readonly=True, copy=False)
+    out_of_hours_notified = fields.Boolean("Told Out of Hours", readonly=True, copy=False)
+    idle_warned_at = fields.Datetime("Asked If Still There", readonly=True, copy=False)
     state = fields.Selection([
         ('waiting', "Waiting"), ('in_progress', "In Progress"), ('done', "Done"),
     ], required=True, default='waiting', readonly=True, index=True, tracking=True, group_expand=True)
@@ -52,6 +73,7 @@ class WhatsappService(models.Model):
         ('attendant', "Finished by the attendant"),
         ('customer', "Finished by the customer"),
         ('timeout', "Idle timeout"),
+        ('phone', "Imported from the phone"),
     ], "Ended By", readonly=True, tracking=True)
     channel_id = fields.Many2one('discuss.channel', "Conversation", readonly=True, copy=False, ondelete='restrict')
     whatsapp_message_ids = fields.One2many('whatsapp.message', 'service_id', "WhatsApp Messages")
@@ -106,6 +128,18 @@ class WhatsappService(models.Model):
             service.response_delay = (
                 (service.first_response_at - start).total_seconds() / 60 if start and service.first_response_at else 0)
             service.duration = (service.closed_at - start).total_seconds() / 60 if start and service.closed_at else 0
+
+    def _compute_in_my_queues(self):
+        visible = self.filtered_domain(self._whatsapp_team_domain(self.env.user))
+        for service in self:
+            service.in_my_queues = service.state != 'waiting' or service in visible
+
+    def _search_in_my_queues(self, operator, value):
+        if operator not in ('=', '!=') or not isinstance(value, bool):
+            raise UserError(self.env._("Operation not supported"))
+        team_domain = self._whatsapp_team_domain(self.env.user) or expression.TRUE_DOMAIN
+        domain = expression.OR([[('state', '!=', 'waiting')], team_domain])
+        return domain if (operator == '=') == value else ['!', *expression.normalize_domain(domain)]
 
     def _compute_is_mine(self):
         for service in self:
@@ -194,9 +228,12 @@ class WhatsappService(models.Model):
                 vals['name'] = self.env['ir.sequence'].next_by_code('whatsapp.service') or self.env._("New")
             if vals.get('user_id') and vals.get('state', 'waiting') == 'waiting':
                 vals['state'] = 'in_progress'
+            if vals.get('state', 'waiting') == 'waiting' and 'menu_id' not in vals and vals.get('account_id'):
+                vals['menu_id'] = self._whatsapp_entry_menu(self.env['whatsapp.account'].browse(vals['account_id'])).id
         services = super().create(vals_list)
         services._create_channels()
-        services._notify_queue(new=services.filtered(lambda s: s.state == 'waiting'))
+        # a customer answering the menu is not in the queue yet: attendants hear of them when it ends
+        services._notify_queue(new=services.filtered(lambda s: s.state == 'waiting' and not s.menu_id))
         return services
 
     def _create_channels(self):
@@ -285,6 +322,9 @@ class WhatsappService(models.Model):
             'attendant_partner_id': self.user_id.partner_id.id or False,
             'readonly_partner_ids': self.readonly_user_ids.partner_id.ids,
             'attendant_name': self.user_id.name or False,
+            'team_id': self.team_id.id or False,
+            'team_name': self.team_id.name or False,
+            'team_color': self.team_id.color or 0,
             'opened_at': fields.Datetime.to_string(self.opened_at),
             # the 24-hour window (Cloud API only; a WhatsApp Web number has none)
             'has_window': self.account_id.provider == 'cloud_api',
@@ -298,7 +338,8 @@ class WhatsappService(models.Model):
         """The waiting services the current user may take, oldest first (Discuss's queue section)."""
         if not self.env.user.has_group('whatsapp_attendance.group_whatsapp_attendant'):
             return []
-        services = self.search(self._whatsapp_queue_domain(), order='opened_at, id', limit=200)
+        services = self.search(self._whatsapp_queue_domain() + self._whatsapp_team_domain(self.env.user),
+                               order='opened_at, id', limit=200)
         last = {}
         if services:
             messages = self.env['whatsapp.message'].search_read(
@@ -312,13 +353,107 @@ class WhatsappService(models.Model):
     @api.model
     def _whatsapp_queue_domain(self):
         """The services waiting in the queue for an attendant (routing narrows it)."""
-        return [('state', '=', 'waiting')]
+        return [('state', '=', 'waiting'), ('menu_id', '=', False)]
+
+    @api.model
+    def _whatsapp_team_domain(self, user):
+        """The queues ``user`` sees: their teams' and the general one (no team). Supervisors,
+        administrators and attendants of no team see every queue."""
+        if self._is_whatsapp_manager(user) or not user.whatsapp_team_ids:
+            return []
+        return ['|', ('team_id', '=', False), ('team_id', 'in', user.whatsapp_team_ids.ids)]
 
     def _whatsapp_set_team(self, team):
-        """Route this service to ``team``'s queue (an empty ``team``: the general queue)."""
+        """Route this service to ``team``'s queue (an empty ``team``: the general queue): the
+        customer gets the team's greeting, its attendants see them waiting, and automatic
+        assignment (when the team has it) gives them to an attendant at once. Runs as superuser."""
         self.ensure_one()
+        joined = team and team != self.team_id  # back to the same team's queue: greeted already
         self.team_id = team
-        self._notify_queue()
+        greeting = team.with_context(lang=self.partner_id.lang or self.env.lang).greeting if joined else False
+        if greeting and self.state != 'done':
+            self._whatsapp_post_automatic(greeting)
+        self.channel_id._whatsapp_push_service()
+        waiting = self.state == 'waiting' and self.filtered_domain(self._whatsapp_queue_domain())
+        # the team's attendants are told a customer waits for them (each one's queue decides who)
+        self._notify_queue(new=self if waiting else None)
+        if waiting:
+            self._whatsapp_auto_assign()
+
+    # ------------------------------------------------------------------
+    # Automatic assignment (per team, whatsapp.team.auto_assign)
+    # ------------------------------------------------------------------
+
+    def _whatsapp_previous_attendant(self):
+        """Who attended this customer (on this number) last, if anybody."""
+        self.ensure_one()
+        previous = self.search([
+            ('partner_id', '=', self.partner_id.id), ('account_id', '=', self.account_id.id),
+            ('id', '!=', self.id), ('user_id', '!=', False),
+        ], order='opened_at desc, id desc', limit=1)
+        return previous.user_id
+
+    def _whatsapp_auto_assign(self):
+        """Give each of these waiting services of a team with automatic assignment to the attendant
+        the team picks (``whatsapp.team._whatsapp_pick_attendant``); the others keep waiting, and
+        their form and conversation say why. Runs as superuser. Returns the assigned services."""
+        assigned = self.browse()
+        queue = self.filtered_domain(self._whatsapp_queue_domain())
+        for service in queue.filtered(lambda s: s.state == 'waiting' and s.team_id.auto_assign):
+            user, reason = service.team_id._whatsapp_pick_attendant(service)
+            if user:
+                service._assign(user, reason=self.env._("Assigned automatically to %(user)s: %(reason)s.",
+                                                        user=user.name, reason=reason))
+                assigned |= service
+                continue
+            note = self.env._("Waiting for automatic assignment: %(reason)s.", reason=reason)
+            if service.assignment_note != note:  # said once, not every minute the cron retries
+                service.assignment_note = note
+                service.channel_id._whatsapp_post(POST_INTERNAL, body=note, message_type='notification',
+                                                  subtype_xmlid='mail.mt_note')
+        return assigned
+
+    @api.model
+    def _whatsapp_assign_waiting(self, teams=None, limit=100):
+        """Assign the customers waiting (oldest first) in the queues of ``teams`` (default: every
+        team with automatic assignment): a slot freed, an attendant came online, the cron."""
+        domain = self._whatsapp_queue_domain() + [('team_id.auto_assign', '=', True)]
+        if teams is not None:
+            teams = teams.filtered('auto_assign')
+            if not teams:
+                return self.browse()
+            domain.append(('team_id', 'in', teams.ids))
+        return self.search(domain, order='opened_at, id', limit=limit)._whatsapp_auto_assign()
+
+    @api.model
+    def _whatsapp_trigger_auto_assign(self):
+        """Run the assignment cron as soon as possible (after this transaction): for changes made
+        where assigning inline would be out of place (presence updates, configuration)."""
+        cron = self.env.ref('whatsapp_attendance.ir_cron_whatsapp_auto_assign', raise_if_not_found=False)
+        if cron:
+            cron.sudo()._trigger()  # sudo: ir.cron - any user's presence may wake the assignment
+
+    @api.model
+    def _cron_auto_assign(self):
+        """The fallback of the immediate triggers (finish, transfer, coming online): every minute."""
+        return self._whatsapp_assign_waiting()
+
+    def _whatsapp_lock_attendant(self, user):
+        """Serialise the assignments of ``user``: two customers arriving at once must not both see
+        them with a free slot and both be given to them.
+
+        Every assignment (automatic, taken, transferred) updates the attendant's own res_users row
+        first. A concurrent transaction assigning the same attendant blocks on that row lock until
+        this one ends; then, Odoo's transactions being REPEATABLE READ, PostgreSQL refuses its update
+        of a row changed since its snapshot ("could not serialize access due to concurrent update")
+        and Odoo replays the whole request on a fresh snapshot, which counts this assignment. A
+        plain ``SELECT ... FOR UPDATE`` would not do: once the lock is released the waiting
+        transaction would go on with the load counted in its old snapshot and overbook; ``FOR UPDATE
+        SKIP LOCKED`` would pick someone else only while the lock is held, not after. An UPDATE takes
+        a FOR NO KEY UPDATE lock, so records merely referencing the user (create_uid…) never wait."""
+        self.env.cr.execute(SQL(
+            "UPDATE res_users SET whatsapp_last_assigned_at = (now() AT TIME ZONE 'UTC') WHERE id = %s", user.id))
+        user.invalidate_recordset(['whatsapp_last_assigned_at'])
 
     def _notify_queue(self, new=None):
         """Attendants' Discuss and queue views refresh; a new waiting customer also pops up."""
@@ -503,6 +638,10 @@ class WhatsappService(models.Model):
         if service.user_id and not self._is_whatsapp_manager():
             raise UserError(self.env._("Service %(service)s was already taken by %(attendant)s.",
                               service=service.name, attendant=service.user_id.name))
+        if not service.user_id and not service.filtered_domain(self._whatsapp_team_domain(self.env.user)):
+            raise UserError(self.env._("Service %(service)s waits in the %(team)s queue: only its attendants, "
+                                       "a supervisor or an administrator can take it.",
+                                       service=service.name, team=service.team_id.name))
         service._assign(self.env.user)
         return self.action_open_discuss()
 
@@ -512,13 +651,45 @@ class WhatsappService(models.Model):
         return self._wizard_action('whatsapp.service.transfer', self.env._("Transfer %(service)s", service=self.name),
                                    whatsapp_transfer_origin=self.env.context.get('whatsapp_transfer_origin'))
 
-    def _transfer(self, user, note=None):
+    def _check_can_transfer(self):
         self.ensure_one()
         if self.state == 'done':
             raise UserError(self.env._("Service %(service)s is finished and cannot be transferred.", service=self.name))
         if self.user_id and self.user_id != self.env.user and not self._is_whatsapp_manager():
             raise UserError(self.env._("Only %(attendant)s or an administrator can transfer service %(service)s.",
                               attendant=self.user_id.name, service=self.name))
+
+    def _transfer_to_team(self, team, note=None):
+        """Send this service back to waiting, in ``team``'s queue: the attendant (if any) leaves
+        the conversation, the team's attendants see the customer waiting (or automatic assignment
+        gives it to one of them), and the customer gets the team's greeting."""
+        self.ensure_one()
+        self._check_can_transfer()
+        if not team:
+            raise UserError(self.env._("Choose the team to transfer %(service)s to.", service=self.name))
+        if team == self.team_id and self.state == 'waiting':
+            raise UserError(self.env._("Service %(service)s is already waiting in the %(team)s queue.",
+                                       service=self.name, team=team.name))
+        # sudo: whatsapp.service - checked above; the previous attendant no longer reads the service
+        service = self.sudo()
+        previous = service.user_id
+        service.write({'user_id': False, 'state': 'waiting',
+                       'assignment_note': self.env._("Transferred to the %(team)s queue by %(by)s.",
+                                                     team=team.name, by=self.env.user.name)})
+        channel = service.channel_id
+        if previous:
+            channel._whatsapp_remove_partner(previous.partner_id)
+        body = self.env._("%(by)s transferred this conversation to the %(team)s queue.",
+                          by=self.env.user.name, team=team.name)
+        channel._whatsapp_post(POST_INTERNAL, body=f"{body} {note}" if note else body,
+                               message_type='notification', subtype_xmlid='mail.mt_note')
+        service._whatsapp_set_team(team)
+        if previous:
+            service._whatsapp_assign_waiting(previous.whatsapp_team_ids)  # their slot is free
+
+    def _transfer(self, user, note=None):
+        self.ensure_one()
+        self._check_can_transfer()
         if not user.has_group('whatsapp_attendance.group_whatsapp_attendant'):
             raise UserError(self.env._("%(user)s is not a WhatsApp attendant.", user=user.name))
         if user == self.user_id:
@@ -527,7 +698,10 @@ class WhatsappService(models.Model):
         # sudo: whatsapp.service - the checks above passed; once transferred, the previous attendant
         # no longer reads the service
         service = self.sudo()
+        previous = service.user_id
         service._assign(user, note=note)
+        if previous:
+            service._whatsapp_assign_waiting(previous.whatsapp_team_ids)  # their slot is free
         message = self.env._("%(by)s transferred the WhatsApp service %(service)s with %(customer)s to you.",
                              by=self.env.user.name, service=service.name, customer=service.partner_id.name)
         # in Odoo, live (no e-mail: it needs a mail server and arrives late): a sticky notification
@@ -538,31 +712,46 @@ class WhatsappService(models.Model):
             'message': f"{message} {note}" if note else message,
         })
 
-    def _assign(self, user, note=None):
+    def _assign(self, user, note=None, reason=None):
         """Make ``user`` the attendant: member of the channel, the previous attendant leaves it.
 
-        Runs as superuser (``action_take``, ``_transfer`` checked the rights)."""
+        ``reason``: why automatic assignment chose them (shown on the service and in the
+        conversation), which also tells them live. Runs as superuser (``action_take``,
+        ``_transfer`` checked the rights)."""
+        self._whatsapp_lock_attendant(user)
         previous = self.user_id
         # the idle clock starts when someone attends: a customer who waited 40 minutes in the
         # queue must not be timed out the minute an attendant takes them
         values = {'user_id': user.id, 'last_interaction_at': fields.Datetime.now()}
+        if self.menu_id:
+            values.update(menu_id=False, menu_retries=0)  # a person is here: the menu never speaks again
         if self.state == 'waiting':
             values['state'] = 'in_progress'
         channel = self.channel_id
+        if previous and previous != user:
+            body = self.env._("%(by)s transferred this conversation from %(from)s to %(to)s.",
+                              by=self.env.user.name, **{'from': previous.name, 'to': user.name})
+        elif reason:
+            body = reason
+        else:
+            body = self.env._("%(user)s is attending this conversation.", user=user.name)
+        values['assignment_note'] = body
         self.write(values)
         if user.partner_id not in channel.channel_member_ids.partner_id:
             channel.add_members(partner_ids=user.partner_id.ids, post_joined_message=False)
         if previous and previous != user:
             channel._whatsapp_remove_partner(previous.partner_id)
-            body = self.env._("%(by)s transferred this conversation from %(from)s to %(to)s.",
-                              by=self.env.user.name, **{'from': previous.name, 'to': user.name})
-        else:
-            body = self.env._("%(user)s is attending this conversation.", user=user.name)
         if note:
             body = f"{body} {note}"
         channel._whatsapp_post(POST_INTERNAL, body=body, message_type='notification', subtype_xmlid='mail.mt_note')
         channel._whatsapp_push_service()
         self._notify_queue()
+        if reason:
+            user._bus_send('simple_notification', {
+                'type': 'info', 'sticky': True, 'title': self.env._("WhatsApp customer assigned to you"),
+                'message': self.env._("%(service)s with %(customer)s: %(reason)s", service=self.name,
+                                      customer=self.partner_id.name, reason=reason),
+            })
 
     def action_finish(self):
         for service in self:
@@ -615,6 +804,8 @@ class WhatsappService(models.Model):
             service._unpin_finished()
             service.channel_id._whatsapp_push_service()
         services._notify_queue()
+        # the attendants' slots are free: the next customers waiting for their teams get them now
+        self._whatsapp_assign_waiting(services.user_id.whatsapp_team_ids)
 
     def _unpin_finished(self):
         """A finished service leaves its attendants' sidebar (the service list and the customer's
@@ -675,6 +866,57 @@ class WhatsappService(models.Model):
         return 'account_id'
 
     # ------------------------------------------------------------------
+    # Automatic messages
+    # ------------------------------------------------------------------
+
+    def _whatsapp_post_automatic(self, text, kind='greeting', buttons=None, menu_list=None, attachments=None,
+                                 template=None, template_values=None):
+        """Send an automatic message (greeting, menu, out-of-hours, idle warning, farewell) to the
+        customer: posted in the conversation as OdooBot with a visible "Automatic message" marker,
+        queued to the bridge like any reply, and never an attendant's first response nor a reason
+        to postpone the idle timeout. Runs as superuser.
+
+        ``kind``: one of ``AUTOMATIC_KINDS``. ``buttons`` (at most 3) or ``menu_list`` (contract
+        ``OutboundJob.list``) make it an interactive message. Outside the 24-hour window the
+        approved ``template`` goes instead (filled with ``template_values``); without one nothing
+        is sent and a note says why. Returns the ``whatsapp.message`` records queued.
+        """
+        self.ensure_one()
+        WaMessage = self.env['whatsapp.message']
+        text = (text or '').strip()
+        if self.state == 'done' or not (text or attachments or template):
+            return WaMessage
+        root = self.env.ref('base.partner_root')
+        marker = Markup('<p class="o_whatsapp_automatic"><small>🤖 %s</small></p>') % self.env._(
+            "Automatic message · %(kind)s", kind=dict(AUTOMATIC_KINDS)[kind](self.env))
+        last_interaction = self.last_interaction_at
+        if not self._window_open():
+            if template and template.state == 'approved' and template.account_id == self.account_id:
+                messages = self._post_template(template, extra=template_values, author=root, marker=marker)
+            else:
+                self.channel_id._whatsapp_post(
+                    POST_INTERNAL, message_type='notification', subtype_xmlid='mail.mt_note',
+                    body=self.env._("⚠️ %(reason)s The automatic message (%(kind)s) was not sent: no approved "
+                                    "template is set for it (WhatsApp settings).",
+                                    reason=self._window_refusal(), kind=dict(AUTOMATIC_KINDS)[kind](self.env)))
+                return WaMessage
+        else:
+            mail_message = self.channel_id._whatsapp_post(
+                POST_INTERNAL, body=marker + plaintext2html(text), message_type='comment',
+                subtype_xmlid='mail.mt_comment', author_id=root.id,
+                attachment_ids=attachments.ids if attachments else [])
+            interactive = bool(buttons or menu_list)
+            messages = self._create_outbound_messages(
+                mail_message, message_type='interactive' if interactive else 'text', buttons=buttons,
+                menu_list=menu_list, text=text)
+            messages._push_discuss_status()
+            self._unpin_finished()
+        messages.write({'automatic_kind': kind})
+        # an automatic message is not an interaction: the customer's silence still counts
+        self.last_interaction_at = last_interaction
+        return messages
+
+    # ------------------------------------------------------------------
     # Messages
     # ------------------------------------------------------------------
 
@@ -703,15 +945,18 @@ class WhatsappService(models.Model):
         return messages
 
     def _create_outbound_messages(self, mail_message, attendant=None, message_type=None, buttons=None,
-                                  template=None, template_message=None):
+                                  template=None, template_message=None, menu_list=None, text=None):
         """``whatsapp.message`` records (queued) for a post in the service channel, pushed after commit.
 
         ``attendant`` is the user who wrote it; none for messages of the company (rating request).
-        Runs as superuser (``discuss.channel.message_post`` checked who may answer).
+        ``text``: what WhatsApp gets, when it is not the post's body (automatic messages carry a
+        marker only Discuss shows). Runs as superuser (``discuss.channel.message_post`` checked who
+        may answer).
         """
         self.ensure_one()
-        # WhatsApp shows links itself: no "[1]" footnotes as html2plaintext adds by default
-        text = html2plaintext(mail_message.body or '', include_references=False).strip()
+        if text is None:
+            # WhatsApp shows links itself: no "[1]" footnotes as html2plaintext adds by default
+            text = html2plaintext(mail_message.body or '', include_references=False).strip()
         attendant = attendant or self.env['res.users']
         reply_to = self.env['whatsapp.message'].search(
             [('mail_message_id', '=', mail_message.parent_id.id)], limit=1).wamid if mail_message.parent_id else False
@@ -723,12 +968,13 @@ class WhatsappService(models.Model):
         self._check_media_limits(attachments)
         # the text typed with one image, video or document is its caption, as on WhatsApp
         captioned = attachments if (
-            text and not buttons and not template and len(attachments) == 1 and len(text) <= 1024
+            text and not buttons and not menu_list and not template and len(attachments) == 1 and len(text) <= 1024
             and _media_type(attachments.mimetype) in ('image', 'video', 'document')
             and not attachments.voice_ids) else self.env['ir.attachment']
         vals_list = []
         if text and not captioned:
             vals_list.append(dict(common, message_type=message_type or 'text', body=text, buttons=buttons,
+                                  menu_list=menu_list,
                                   reply_to_wamid=reply_to, template_id=template.id if template else False,
                                   template_message=template_message or False))
         for attachment in attachments:
@@ -772,19 +1018,7 @@ class WhatsappService(models.Model):
         self.ensure_one()
         channel = self.channel_id
         WaMessage = self.env['whatsapp.message']
-        attachment = self.env['ir.attachment']
-        media = item.get('media')
-        if media and item['type'] in contract.MEDIA_TYPES:
-            attachment = self.env['ir.attachment'].create({
-                'name': media.get('filename') or _default_filename(item['type'], media['mimetype']),
-                'mimetype': media['mimetype'],
-                'datas': media['data'],
-                # like the composer's pending uploads: message_post moves it onto the channel
-                'res_model': 'mail.compose.message',
-                'res_id': 0,
-            })
-            if media.get('voice') or (item['type'] == 'audio' and 'ogg' in media['mimetype']):
-                attachment._set_voice_metadata()
+        attachment = self._inbound_attachment(item)
         replied_wamid = (item.get('context') or {}).get('wamid')
         parent = WaMessage.search([('account_id', '=', self.account_id.id), ('wamid', '=', replied_wamid)],
                                   limit=1) if replied_wamid else WaMessage
@@ -810,6 +1044,7 @@ class WhatsappService(models.Model):
             'body': _inbound_text(item), 'attachment_id': attachment.id,
             'is_voice': bool(attachment and attachment.voice_ids), 'mail_message_id': mail_message.id,
             'reply_to_wamid': parent.wamid or False, 'wa_timestamp': when,
+            'interactive_id': (item.get('interactive') or {}).get('id') or False,
         })
         self.last_interaction_at = fields.Datetime.now()
         if item['type'] != 'system':  # a number change is WhatsApp's message, not the customer's
@@ -829,6 +1064,61 @@ class WhatsappService(models.Model):
         the menu before the human, automatic assignment, business hours) extends it.
         """
         self.ensure_one()
+        if message.message_type in ('reaction', 'system'):
+            return  # a reaction or a number change answers nothing
+        self._whatsapp_hours_on_inbound()
+        self._whatsapp_menu_on_inbound(message, new_service=new_service)
+
+    def _inbound_attachment(self, item):
+        """The file of a WhatsApp message (contract payload), ready for ``message_post``."""
+        media = item.get('media')
+        if not media or item['type'] not in contract.MEDIA_TYPES:
+            return self.env['ir.attachment']
+        attachment = self.env['ir.attachment'].create({
+            'name': media.get('filename') or _default_filename(item['type'], media['mimetype']),
+            'mimetype': media['mimetype'],
+            'datas': media['data'],
+            # like the composer's pending uploads: message_post moves it onto the channel
+            'res_model': 'mail.compose.message',
+            'res_id': 0,
+        })
+        if media.get('voice') or (item['type'] == 'audio' and 'ogg' in media['mimetype']):
+            attachment._set_voice_metadata()
+        return attachment
+
+    def _record_phone_message(self, item, partner):
+        """Store a message of the phone's own chat with this customer (contract HistoryMessage): the
+        customer's (inbound) or the business's (``from_me``: outbound, already sent by the phone, never
+        sent again). Nobody is notified: no queue, no routing, no rating. Runs as superuser (the bridge)."""
+        self.ensure_one()
+        from_me = item['from_me']
+        when = datetime.fromtimestamp(item['timestamp'], timezone.utc).replace(tzinfo=None)
+        attachment = self._inbound_attachment(item)
+        author = self.account_id.company_id.partner_id if from_me else partner
+        WaMessage = self.env['whatsapp.message']
+        replied_wamid = (item.get('context') or {}).get('wamid')
+        parent = WaMessage.search([('account_id', '=', self.account_id.id), ('wamid', '=', replied_wamid)],
+                                  limit=1) if replied_wamid else WaMessage
+        mail_message = self.channel_id._whatsapp_post(
+            POST_INTERNAL if from_me else POST_INBOUND, author_id=author.id, message_type='comment',
+            subtype_xmlid='mail.mt_comment', attachment_ids=attachment.ids, date=when,
+            parent_id=parent.mail_message_id.id or False, body=render_inbound_body(self.env, item))
+        return WaMessage.create({
+            'wamid': item['wamid'], 'account_id': self.account_id.id, 'service_id': self.id,
+            'direction': 'outbound' if from_me else 'inbound', 'message_type': item['type'],
+            'state': 'sent' if from_me else 'received', 'sent_at': when if from_me else False,
+            'body': _inbound_text(item), 'attachment_id': attachment.id,
+            'is_voice': bool(attachment and attachment.voice_ids), 'mail_message_id': mail_message.id,
+            'reply_to_wamid': parent.wamid or False, 'wa_timestamp': when,
+        })
+
+    def _check_number_active(self):
+        """An answer on a number that sends nothing now (ended, logged out) is refused with the reason,
+        rather than queued for nothing."""
+        for service in self:
+            refusal = service.account_id._sending_refusal()
+            if refusal:
+                raise UserError(refusal)
 
     def _receive_reaction(self, item, partner):
         """A reaction of the customer becomes a Discuss reaction on the message it reacts to
@@ -905,16 +1195,19 @@ class WhatsappService(models.Model):
         token = self._rating_get_access_token(self.partner_id)
         return f"{(get_param(self.env, 'web.base.url') or '').rstrip('/')}/rate/{token}/5"
 
-    def _post_template(self, template, extra=None, author=None, attendant=None):
+    def _post_template(self, template, extra=None, author=None, attendant=None, marker=None):
         """Post ``template``, filled for this service, in the conversation and queue it for WhatsApp
-        (runs as superuser: the callers checked who may write)."""
+        (runs as superuser: the callers checked who may write). ``marker``: HTML shown above it in
+        Discuss only (automatic messages)."""
         self.ensure_one()
         text, message = template._render(self, extra)
         mail_message = self.channel_id._whatsapp_post(
-            POST_INTERNAL, body=plaintext2html(text), message_type='comment', subtype_xmlid='mail.mt_comment',
+            POST_INTERNAL, body=(marker or Markup()) + plaintext2html(text), message_type='comment',
+            subtype_xmlid='mail.mt_comment',
             author_id=author.id if author else None)
         messages = self._create_outbound_messages(mail_message, attendant=attendant, message_type='template',
-                                                  template=template, template_message=message)
+                                                  template=template, template_message=message,
+                                                  text=text if marker else None)
         # the post reached Discuss before its WhatsApp record existed: the clock tick follows now
         messages._push_discuss_status()
         self._unpin_finished()
@@ -947,6 +1240,7 @@ class WhatsappService(models.Model):
         refusal = self._reply_refusal(self.env.user)
         if refusal:
             raise UserError(refusal)
+        self.sudo()._check_number_active()  # sudo: whatsapp.account - attendants cannot read accounts
         # attendants read approved templates only (record rule)
         template = self.env['whatsapp.template'].browse(int(template_id)).exists()
         if not template or template.state != 'approved' or template.account_id != self.account_id:
@@ -961,6 +1255,252 @@ class WhatsappService(models.Model):
     def _finish_keywords(self):
         raw = get_param(self.env, 'finish_keywords', DEFAULT_FINISH_KEYWORDS)
         return {word.strip().lower() for word in raw.split(',') if word.strip()}
+
+    # ------------------------------------------------------------------
+    # The menu before the human
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _whatsapp_entry_menu(self, account):
+        """The menu a new service of ``account`` starts with (none outside business hours unless
+        Settings let the menu run then)."""
+        menu = account.menu_id
+        if not menu or not menu.active or not menu.option_ids:
+            return self.env['whatsapp.menu']
+        if get_param(self.env, 'menu_skip_outside_hours') and not self._whatsapp_is_open(account):
+            return self.env['whatsapp.menu']
+        return menu
+
+    @api.model
+    def _whatsapp_human_keywords(self):
+        raw = get_param(self.env, 'menu_human_keywords') or DEFAULT_HUMAN_KEYWORDS
+        return [normalize_answer(word) for word in raw.split(',') if normalize_answer(word)]
+
+    @api.model
+    def _whatsapp_menu_max_retries(self):
+        value = get_param(self.env, 'menu_max_retries')
+        return int(value) if value and str(value).isdigit() else DEFAULT_MENU_RETRIES
+
+    def _whatsapp_lang_env(self):
+        return self.with_context(lang=self.partner_id.lang or self.env.lang).env
+
+    def _whatsapp_menu_on_inbound(self, message, new_service=False):
+        """The menu reads the customer's message: starts on a new service, else takes it as an answer."""
+        self.ensure_one()
+        menu = self.menu_id
+        if not menu or self.user_id or self.state != 'waiting':
+            return
+        choice = self._whatsapp_menu_choice(menu, message)
+        if isinstance(choice, str):  # 'human'
+            self._whatsapp_menu_stop()
+        elif new_service:
+            self._whatsapp_menu_send(menu)
+        elif choice:
+            self._whatsapp_menu_apply(choice)
+        elif self.menu_retries + 1 >= self._whatsapp_menu_max_retries():
+            lang_env = self._whatsapp_lang_env()
+            self._whatsapp_menu_stop(text=lang_env._(
+                "Sorry, I could not understand your answer. An attendant will answer you shortly."))
+        else:
+            self.menu_retries += 1
+            lang_env = self._whatsapp_lang_env()
+            self._whatsapp_menu_send(menu, intro=lang_env._("Sorry, I did not understand. Please choose one of "
+                                                            "the options:"))
+
+    def _whatsapp_menu_choice(self, menu, message):
+        """The option of ``menu`` the customer chose (button or list row id, number, or name: case- and
+        accent-insensitive), ``'human'`` for the escape words, else ``False``."""
+        options = menu._sorted_options()
+        if message.interactive_id:
+            if message.interactive_id == MENU_HUMAN_ID:
+                return 'human'
+            for option in options:
+                if message.interactive_id == f"{MENU_ID_PREFIX}{option.id}":
+                    return option
+        text = message.body or ''
+        answer = normalize_answer(text)
+        if not answer:
+            return False
+        if answer in self._whatsapp_human_keywords():
+            return 'human'
+        number = answer_number(text)
+        if number is not None:
+            return options[number - 1] if 1 <= number <= len(options) else False
+        lang = self.partner_id.lang or self.env.lang
+        for option in options:
+            names = {normalize_answer(option.name), normalize_answer(option.with_context(lang=lang).name)}
+            if answer in names:
+                return option
+        return False
+
+    def _whatsapp_menu_apply(self, option):
+        """What the option the customer chose does."""
+        self.ensure_one()
+        option = option.with_context(lang=self.partner_id.lang or self.env.lang)
+        if option.action == 'team':
+            self._whatsapp_menu_stop(team=option.team_id)
+        elif option.action == 'submenu':
+            self.write({'menu_id': option.submenu_id.id, 'menu_retries': 0})
+            self._whatsapp_menu_send(option.submenu_id)
+        elif option.action == 'answer':
+            attachments = self.env['ir.attachment']
+            if option.answer_file:
+                attachments = attachments.create({
+                    'name': option.answer_filename or 'file', 'datas': option.answer_file,
+                    # like the composer's pending uploads: message_post moves it onto the channel
+                    'res_model': 'mail.compose.message', 'res_id': 0,
+                })
+            self._whatsapp_post_automatic(option.answer or '', 'menu', attachments=attachments)
+            self.menu_retries = 0
+            self._whatsapp_menu_send(self.menu_id)
+        else:
+            self._whatsapp_menu_stop()
+
+    def _whatsapp_menu_stop(self, team=None, text=None):
+        """The menu ends: the customer joins the queue (``team``'s, else the general queue) and the
+        attendants hear of them."""
+        self.ensure_one()
+        menu = self.menu_id.with_context(lang=self.partner_id.lang or self.env.lang)
+        self.write({'menu_id': False, 'menu_retries': 0})
+        if text or not (team and team.greeting):  # a team greets the customer itself
+            lang_env = self._whatsapp_lang_env()
+            self._whatsapp_post_automatic(
+                text or menu.handoff_message or lang_env._("Thank you! An attendant will answer you shortly."),
+                'greeting')
+        if team:
+            self._whatsapp_set_team(team)  # the team's queue (and its greeting, automatic assignment)
+        else:
+            self._notify_queue(new=self)
+
+    def _whatsapp_menu_send(self, menu, intro=None):
+        """Ask ``menu``: reply buttons (up to 3 options) or a list message (up to 10) on the Cloud API,
+        numbered text on WhatsApp Web or when Settings ask for it."""
+        self.ensure_one()
+        lang_env = self._whatsapp_lang_env()
+        menu = menu.with_env(lang_env)
+        options = menu._sorted_options()
+        escape = (self._whatsapp_human_keywords() or ['0'])[0]
+        body = f"{intro}\n\n{menu.body}" if intro else menu.body
+        interactive = self.account_id.provider == 'cloud_api' and \
+            get_param(self.env, 'menu_numbered_text') != 'True' and len(options) <= contract.LIST_LIMITS['rows']
+        if not interactive:
+            lines = [f"{index}. {option.name}" for index, option in enumerate(options, 1)]
+            lines.append(lang_env._("%(word)s. Talk to an attendant", word=escape))
+            return self._whatsapp_post_automatic(f"{body}\n\n" + "\n".join(lines), 'menu')
+        hint = lang_env._("Type %(word)s to talk to an attendant.", word=escape)
+        if len(options) <= 3 and all(len(option.name) <= contract.LIST_LIMITS['button_title'] for option in options):
+            buttons = [{'id': f"{MENU_ID_PREFIX}{option.id}", 'title': option.name} for option in options]
+            return self._whatsapp_post_automatic(f"{body}\n\n{hint}", 'menu', buttons=buttons)
+        rows = [{'id': f"{MENU_ID_PREFIX}{option.id}", 'title': option.name,
+                 'description': option.description or ''} for option in options]
+        human_title = lang_env._("Talk to an attendant")[:contract.LIST_LIMITS['row_title']]
+        if len(rows) < contract.LIST_LIMITS['rows'] and \
+                normalize_answer(human_title) not in {normalize_answer(row['title']) for row in rows}:
+            rows.append({'id': MENU_HUMAN_ID, 'title': human_title, 'description': ''})
+        menu_list = {'button': (menu.list_button or lang_env._("Options"))[:20], 'rows': rows}
+        return self._whatsapp_post_automatic(f"{body}\n\n{hint}", 'menu', menu_list=menu_list)
+
+    # ------------------------------------------------------------------
+    # Business hours
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _whatsapp_calendar(self, account):
+        """The working calendar of ``account`` (or of the settings); empty: always open."""
+        if account.resource_calendar_id:
+            return account.resource_calendar_id
+        calendar_id = get_param(self.env, 'resource_calendar_id')
+        return self.env['resource.calendar'].browse(int(calendar_id)).exists() \
+            if calendar_id and str(calendar_id).isdigit() else self.env['resource.calendar']
+
+    @api.model
+    def _whatsapp_is_open(self, account, when=None):
+        """Whether ``account``'s attendants work at ``when`` (naive UTC, default now): inside a working
+        interval of its calendar and not on a public holiday (time off without a resource)."""
+        calendar = self._whatsapp_calendar(account)
+        if not calendar:
+            return True
+        start = pytz.utc.localize(when or fields.Datetime.now())
+        intervals = calendar._work_intervals_batch(start, start + timedelta(minutes=1))[False]
+        return any(begin <= start < end for begin, end, _record in intervals)
+
+    @api.model
+    def _whatsapp_next_opening(self, account, when=None):
+        """The next start of business hours after ``when`` (aware, in the calendar's timezone), or ``None``."""
+        calendar = self._whatsapp_calendar(account)
+        if not calendar:
+            return None
+        start = pytz.utc.localize(when or fields.Datetime.now())
+        intervals = calendar._work_intervals_batch(start, start + timedelta(days=31))[False]
+        for begin, _end, _record in intervals:
+            if begin > start:
+                return begin.astimezone(pytz.timezone(calendar.tz or 'UTC'))
+        return None
+
+    def _whatsapp_hours_on_inbound(self):
+        """Outside business hours a waiting customer is told so, once per service; the service still
+        waits in the queue for the next opening."""
+        self.ensure_one()
+        if self.state != 'waiting' or self.user_id or self.out_of_hours_notified \
+                or self._whatsapp_is_open(self.account_id):
+            return
+        self.out_of_hours_notified = True
+        self._whatsapp_post_automatic(self._whatsapp_out_of_hours_text(), 'out_of_hours')
+
+    def _whatsapp_out_of_hours_text(self, when=None):
+        self.ensure_one()
+        lang = self.partner_id.lang or self.env.lang
+        lang_env = self._whatsapp_lang_env()
+        opening = self._whatsapp_next_opening(self.account_id, when)
+        opening_text = format_datetime(lang_env, opening.astimezone(pytz.utc).replace(tzinfo=None),
+                                       tz=opening.tzinfo.zone, dt_format='EEEE, d MMM, HH:mm', lang_code=lang) \
+            if opening else ''
+        text = self.account_id.with_context(lang=lang).out_of_hours_message
+        if text:
+            return text.replace('{opening}', opening_text)
+        if opening:
+            return lang_env._("Hello! We are closed right now. Your message is in our queue: an attendant will "
+                              "answer you when we open again, %(opening)s.", opening=opening_text)
+        return lang_env._("Hello! We are closed right now. Your message is in our queue: an attendant will "
+                          "answer you when we open again.")
+
+    # ------------------------------------------------------------------
+    # A graceful end: "are you still there?", then a farewell
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _idle_warning_minutes(self):
+        value = get_param(self.env, 'idle_warning')
+        return int(value) if value and str(value).isdigit() else 0
+
+    def _automatic_template(self, key):
+        """The approved template of Settings ``key`` (idle warning, farewell) of this account, if any."""
+        self.ensure_one()
+        template_id = get_param(self.env, key)
+        template = self.env['whatsapp.template'].browse(int(template_id)).exists() \
+            if template_id and str(template_id).isdigit() else self.env['whatsapp.template']
+        return template.filtered(lambda t: t.state == 'approved' and t.account_id == self.account_id)
+
+    def _send_idle_warning(self):
+        """Ask the customer whether they are still there (the idle timeout is near)."""
+        self.ensure_one()
+        lang_env = self._whatsapp_lang_env()
+        text = get_param(self.env, 'idle_warning_text') or lang_env._(
+            "Are you still there? Without a message from you, this conversation will be closed in a few minutes.")
+        self.idle_warned_at = fields.Datetime.now()
+        return self._whatsapp_post_automatic(
+            text.replace('{name}', self.partner_id.name or ''), 'idle_warning',
+            template=self._automatic_template('idle_warning_template_id'))
+
+    def _send_farewell(self):
+        """Say goodbye before the idle timeout finishes the service."""
+        self.ensure_one()
+        lang_env = self._whatsapp_lang_env()
+        text = get_param(self.env, 'farewell_text') or lang_env._(
+            "As we have not heard from you, we are closing this conversation. Write to us again anytime!")
+        return self._whatsapp_post_automatic(
+            text.replace('{name}', self.partner_id.name or ''), 'farewell',
+            template=self._automatic_template('farewell_template_id'))
 
     # ------------------------------------------------------------------
     # Crons
@@ -980,15 +1520,43 @@ class WhatsappService(models.Model):
         timeout = self._idle_timeout()
         if timeout <= 0:
             return self.browse()
-        due = fields.Datetime.now() - timedelta(minutes=timeout)
+        now = fields.Datetime.now()
+        due = now - timedelta(minutes=timeout)
+        warning = min(self._idle_warning_minutes(), timeout)
+        if warning:
+            self._cron_warn_idle(now - timedelta(minutes=timeout - warning), due, limit)
         services = self.search([('state', '=', 'in_progress'), ('last_interaction_at', '<=', due)], limit=limit)
         for service in services:
+            if warning:
+                service._send_farewell()
             service._finish('timeout')
         if len(services) == limit:
             # more are due: run again right away rather than a minute later
             self.env.ref('whatsapp_attendance.ir_cron_whatsapp_finish_idle')._trigger()
         return services
 
+    @api.model
+    def _cron_warn_idle(self, warn_before, due, limit):
+        """Ask "are you still there?" of the services idle since ``warn_before`` (not yet due at
+        ``due``), once per silence: a message from either side starts a new one."""
+        self.flush_model(['state', 'last_interaction_at', 'idle_warned_at'])
+        # not yet asked in this silence: a comparison of two columns, which a domain cannot say
+        self.env.cr.execute(SQL(
+            "SELECT id FROM whatsapp_service WHERE state = 'in_progress' AND last_interaction_at <= %s "
+            "AND last_interaction_at > %s AND (idle_warned_at IS NULL OR idle_warned_at < last_interaction_at) "
+            "ORDER BY last_interaction_at LIMIT %s", warn_before, due, limit))
+        for service in self.browse([row[0] for row in self.env.cr.fetchall()]):
+            service._send_idle_warning()
+
+
+# Automatic messages (``whatsapp.message.automatic_kind``): sent by the system, not an attendant
+AUTOMATIC_KINDS = [
+    ('greeting', lambda env: env._("greeting")),
+    ('menu', lambda env: env._("menu")),
+    ('out_of_hours', lambda env: env._("out of hours")),
+    ('idle_warning', lambda env: env._("are you still there?")),
+    ('farewell', lambda env: env._("farewell")),
+]
 
 # Cloud API media limits (https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media)
 MEDIA_LIMITS_MB = {'image': 5, 'audio': 16, 'video': 16, 'document': 100}

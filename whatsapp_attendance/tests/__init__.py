@@ -17,4 +17,9 @@ from . import test_dashboard
 from . import test_ui_dashboard
 from . import test_session_account
 from . import test_session_tour
+from . import test_routing_teams
+from . import test_ui_teams
+from . import test_routing_menu
+from . import test_ui_menu
+from . import test_session_history
 from . import test_i18n

@@ -7,6 +7,7 @@ from unittest.mock import patch
 
 import redis
 
+from odoo import Command
 from odoo.sql_db import TestCursor
 from odoo.tests import TransactionCase, new_test_user
 
@@ -85,8 +86,11 @@ class WhatsappCase(TransactionCase):
         return [json.loads(fields[b'payload']) for _id, fields in entries]
 
 
-def populate_every_kind(env, account_key, attendant, colleague):
+def populate_every_kind(env, account_key, attendant, colleague, routing=True):
     """Services of every state and messages of every kind, as a busy day leaves them.
+
+    With ``routing``, also menus (a two-level one, every kind of option), a customer answering the
+    menu, a working calendar with a public holiday, and a service asked "are you still there?".
 
     Waiting, in progress (with ``attendant`` and with ``colleague``), done and rated (with feedback),
     done by timeout; inbound text, image, voice note, video, document, sticker, location, contacts,
@@ -157,7 +161,47 @@ def populate_every_kind(env, account_key, attendant, colleague):
     timed_out = service_of(api.ingest_messages([item('5511970001005', text="ok")]))
     timed_out.with_user(attendant).action_take()
     timed_out._finish('timeout')
-    return {'waiting': waiting, 'in_progress': in_progress | colleague_service, 'done': rated | timed_out}
+
+    # two teams: the waiting customer in the Sales queue, whose automatic assignment finds nobody
+    # online (the service says why), and a colleague's service of the Support team
+    Team = env['whatsapp.team']
+    sales = Team.create({'name': f"Vendas {stamp}", 'color': 2, 'auto_assign': True, 'member_ids': [attendant.id],
+                         'greeting': "Olá! Um vendedor já vai atender você."})
+    support = Team.create({'name': f"Suporte {stamp}", 'color': 4, 'member_ids': [colleague.id]})
+    waiting._whatsapp_set_team(sales)
+    colleague_service.team_id = support
+    services = {'waiting': waiting, 'in_progress': in_progress | colleague_service, 'done': rated | timed_out,
+                'teams': sales | support}
+    if not routing:
+        return services
+
+    # the menu before the human: a two-level menu (every kind of option), a customer answering it,
+    # business hours with a public holiday, and an "are you still there?" asked
+    billing = env['whatsapp.menu'].create({'name': f"Financeiro {stamp}", 'body': "Sobre o quê?", 'option_ids': [
+        Command.create({'name': "Segunda via", 'action': 'answer', 'answer': "Segue o boleto.",
+                        'answer_file': pdf, 'answer_filename': 'boleto.pdf'}),
+        Command.create({'name': "Falar com alguém", 'action': 'human'}),
+    ]})
+    menu = env['whatsapp.menu'].create({'name': f"Principal {stamp}", 'body': "Olá! Como podemos ajudar?",
+                                        'option_ids': [
+        Command.create({'name': "Comprar", 'action': 'team', 'team_id': sales.id}),
+        Command.create({'name': "Boletos", 'action': 'submenu', 'submenu_id': billing.id}),
+        Command.create({'name': "Horário", 'action': 'answer', 'answer': "Das 8h às 18h."}),
+        Command.create({'name': "Atendente", 'description': "Uma pessoa responde", 'action': 'human'}),
+    ]})
+    calendar = env['resource.calendar'].create({'name': f"Atendimento {stamp}", 'tz': 'America/Sao_Paulo'})
+    env['resource.calendar.leaves'].create({'name': "Natal", 'calendar_id': calendar.id,
+                                            'date_from': '2026-12-25 03:00:00', 'date_to': '2026-12-26 02:59:59'})
+    account = env['whatsapp.account'].search([('phone_number_id', '=', account_key)])
+    account.write({'menu_id': menu.id, 'out_of_hours_message': "Estamos fechados; abrimos {opening}."})
+    with_menu = service_of(api.ingest_messages([item('5511970001006', text="Oi")]))
+    api.ingest_messages([item('5511970001006', text="2")])  # the sub-menu
+    account.menu_id = False
+    idle = service_of(api.ingest_messages([item('5511970001007', text="Obrigado")]))
+    idle.with_user(attendant).action_take()
+    idle._send_idle_warning()
+    services['in_progress'] |= idle
+    return dict(services, with_menu=with_menu, calendar=calendar)
 
 
 def enable_live_bus(case_class):

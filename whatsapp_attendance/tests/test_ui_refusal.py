@@ -75,3 +75,19 @@ class TestRefusalTour(HttpCase):
                         'whatsapp_attendance_refusal_finished_tour', login='wa_refusal_ana')
 
         self._assert_nothing_sent(service, outbound_before, "One more thing, Carla")
+
+    def test_attendant_sees_the_number_was_ended_and_keeps_their_text(self):
+        """Cloud API End: an answer on that number is refused with the reason, not queued for nothing."""
+        service = self._taken_service('5511966660103', "Dora Refusal", "Still open on Monday?")
+        account = service.account_id
+        account.write({'session_state': 'connected'})
+        account.action_session_logout()
+        self.assertTrue(account.session_ended)
+        outbound_before = service.whatsapp_message_ids.filtered(lambda m: m.direction == 'outbound')
+        self.env.cr.precommit.run()
+
+        self.start_tour(f'/odoo/discuss?active_id=discuss.channel_{service.channel_id.id}',
+                        'whatsapp_attendance_refusal_ended_number_tour', login='wa_refusal_ana')
+
+        self._assert_nothing_sent(service, outbound_before, "Yes, from 9 am")
+        account.action_session_start()

@@ -4,10 +4,11 @@ from whatsapp_bridge.providers.base import (
     Button,
     ErrorClass,
     FetchedMedia,
+    ListRow,
     Provider,
     ProviderError,
     Recipient,
     SendReceipt,
 )
 
-__all__ = ["Button", "ErrorClass", "FetchedMedia", "Provider", "ProviderError", "Recipient", "SendReceipt"]
+__all__ = ["Button", "ErrorClass", "FetchedMedia", "ListRow", "Provider", "ProviderError", "Recipient", "SendReceipt"]

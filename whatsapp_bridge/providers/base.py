@@ -73,6 +73,15 @@ class Button:
 
 
 @dataclass(frozen=True)
+class ListRow:
+    """One option of a list message (contract ``ListMessage.rows``)."""
+
+    id: str
+    title: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class SendReceipt:
     wamid: str
 
@@ -102,6 +111,10 @@ class Provider(Protocol):
 
     def send_interactive(
         self, to: Recipient, text: str, buttons: list[Button], reply_to: str | None = None
+    ) -> SendReceipt: ...
+
+    def send_list(
+        self, to: Recipient, text: str, button: str, rows: list[ListRow], reply_to: str | None = None
     ) -> SendReceipt: ...
 
     def upload_media(self, data: bytes, mimetype: str, filename: str) -> str: ...

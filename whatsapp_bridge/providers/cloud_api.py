@@ -21,6 +21,7 @@ from whatsapp_bridge.providers.base import (
     Button,
     ErrorClass,
     FetchedMedia,
+    ListRow,
     ProviderError,
     Recipient,
     SendReceipt,
@@ -195,6 +196,17 @@ class CloudApiProvider:
             "type": "button",
             "body": {"text": text},
             "action": {"buttons": [{"type": "reply", "reply": {"id": b.id, "title": b.title}} for b in buttons]},
+        }
+        return self._send(to, {"type": "interactive", "interactive": interactive}, reply_to)
+
+    def send_list(self, to, text, button: str, rows: list[ListRow], reply_to=None) -> SendReceipt:
+        """A list message: ``button`` opens the list of ``rows`` (one section without a title)."""
+        interactive = {
+            "type": "list",
+            "body": {"text": text},
+            "action": {"button": button, "sections": [{"rows": [
+                {"id": r.id, "title": r.title, **({"description": r.description} if r.description else {})}
+                for r in rows]}]},
         }
         return self._send(to, {"type": "interactive", "interactive": interactive}, reply_to)
 

@@ -28,6 +28,7 @@ from whatsapp_bridge.providers.base import (
     Button,
     ErrorClass,
     FetchedMedia,
+    ListRow,
     ProviderError,
     Recipient,
     SendReceipt,
@@ -49,6 +50,15 @@ def session_states(client: redis.Redis, keys: Keys) -> dict[str, dict]:
         except ValueError:
             continue
     return out
+
+
+def stopped_accounts(client: redis.Redis, keys: Keys, accounts) -> set[str]:
+    """The Cloud API accounts among ``accounts`` that were ended from Odoo (End): nothing sent or received."""
+    accounts = sorted(set(accounts))
+    if not accounts:
+        return set()
+    flags = client.mget([keys.session_stopped(a) for a in accounts])
+    return {a for a, flag in zip(accounts, flags, strict=True) if flag}
 
 
 def store_media(client: redis.Redis, keys: Keys, data: bytes, mimetype: str, filename: str = "") -> str:
@@ -111,6 +121,12 @@ class SessionAccountProvider:
                          reply_to: str | None = None) -> SendReceipt:
         return SendReceipt(self._request(op="send", kind="interactive", to=to.wa_id, text=text, reply_to=reply_to,
                                          buttons=[[b.id, b.title] for b in buttons]))
+
+    def send_list(self, to: Recipient, text: str, button: str, rows: list[ListRow],
+                  reply_to: str | None = None) -> SendReceipt:
+        """No list messages on WhatsApp Web: the session numbers the options in the text, as for buttons."""
+        return SendReceipt(self._request(op="send", kind="interactive", to=to.wa_id, text=text, reply_to=reply_to,
+                                         buttons=[[r.id, r.title] for r in rows]))
 
     def upload_media(self, data: bytes, mimetype: str, filename: str) -> str:
         return store_media(self.redis, self.keys, data, mimetype, filename)

@@ -18,11 +18,13 @@ def driver_factory(config, client):
         try:
             from whatsapp_bridge.session.neonize_driver import NeonizeDriver
         except ImportError:
-            # not built yet: every session says so on its account form, nothing crashes
+            # neonize is not installed: every session says so on its account form, nothing crashes
             from whatsapp_bridge.session.unavailable_driver import UnavailableDriver
 
             return lambda account, emit: UnavailableDriver(account, emit)
-        return lambda account, emit: NeonizeDriver(account, emit, store=store)
+        return lambda account, emit: NeonizeDriver(
+            account, emit, store=store, keepalive_seconds=max(1.0, config.session_keepalive_timeout / 3),
+            history_messages=config.session_history_messages)
     from whatsapp_bridge.session.fake_driver import FakeDriver
 
     return lambda account, emit: FakeDriver(account, emit, client=client, keys=keys, store=store,

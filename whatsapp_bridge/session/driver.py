@@ -18,6 +18,12 @@ Events (frozen dataclasses below):
                              (``whatsapp_bridge.session_parser``); ``media`` bytes travel beside it
 * ``Receipt(data)``          delivery / read receipt of a message the business sent
 * ``Contacts(items)``        the phone's contacts: ``[{"phone", "lid", "name"}]``
+* ``History(messages, lids)`` the recent history of the phone's chats (WhatsApp's history sync on
+                             pairing): ``Message`` events whose ``from`` is the chat's customer and
+                             ``from_me`` says whether the business wrote it; ``lids`` maps LIDs to phones
+
+A ``Message`` with ``from_me`` (the business wrote it on the phone itself) names the chat's customer
+in ``from``: the session process hands it to Odoo as the business's message, never as a customer's.
 """
 
 from __future__ import annotations
@@ -79,8 +85,14 @@ class Contacts:
     items: tuple[dict, ...] = ()
 
 
+@dataclass(frozen=True)
+class History:
+    messages: tuple[Message, ...] = ()
+    lids: tuple[tuple[str, str], ...] = ()  # (lid, phone)
+
+
 SessionEvent = QrCode | PairCode | Connected | Disconnected | LoggedOut | Failed | Keepalive | Message | Receipt \
-    | Contacts
+    | Contacts | History
 Emit = Callable[[SessionEvent], None]
 
 

@@ -5,9 +5,15 @@ every ``WA_FAKE_QR_SECONDS`` and gives up after ``WA_FAKE_QR_ROTATIONS`` of them
 "the phone" is a Redis list, ``<p>wa:fake:<account>``, of JSON actions anyone can push (the tests, the
 simulator page's "Scan the QR code shown in Odoo" button through ``/_sim/session/...``)::
 
-    {"action": "scan", "phone"?: "5511...", "contacts"?: [{"phone", "lid"?, "name"?}]}  pair (QR or code)
+    {"action": "scan", "phone"?: "5511...", "contacts"?: [{"phone", "lid"?, "name"?}],
+     "history"?: [chat, ...]}            pair (QR or code); the phone's contacts and chats come along
+    {"action": "history", "chats": [chat, ...]}   WhatsApp's history sync (sent again: a replay)
+        chat: {"phone"?: "5511...", "lid"?: "...@lid", "name"?,
+               "messages": [{"id", "timestamp", "text", "from_me"?, "type"?, "data"?, "mimetype"?}]}
     {"action": "message", "from": "5511..." | "lid"?: "...@lid", "name"?, "text", "id"?,
      "type"?: "text"|"image"|..., "data"?: base64, "mimetype"?, "filename"?, "from_me"?: bool}
+                                         a message of the chat with "from" (from_me: the business
+                                         wrote it on the phone itself, to "from")
     {"action": "receipt", "id": "<sent message id>", "status": "read"}
     {"action": "phone_logout"}           the device is removed from the phone (Linked devices > Log out)
     {"action": "ban"}                    WhatsApp bans the number
@@ -22,6 +28,7 @@ again without a QR code, as whatsmeow does with its device store.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import secrets
@@ -38,6 +45,7 @@ from whatsapp_bridge.session.driver import (
     Disconnected,
     Emit,
     Failed,
+    History,
     Keepalive,
     LoggedOut,
     Message,
@@ -55,6 +63,17 @@ DEMO_CONTACTS = (
     {"phone": "5511987654321", "lid": "120000000000001@lid", "name": "Maria Silva"},
     {"phone": "5521998877665", "lid": "120000000000002@lid", "name": "João Pereira"},
     {"phone": "5531991234567", "lid": "120000000000003@lid", "name": "Ana Costa"},
+)
+# the demo phone's recent chats (imported as past services on pairing): minutes before pairing
+DEMO_HISTORY = (
+    {"phone": "5511987654321", "name": "Maria Silva", "messages": [
+        {"ago": 3 * 86400, "text": "Boa tarde! Vocês entregam em Campinas?"},
+        {"ago": 3 * 86400 - 120, "text": "Entregamos sim, Maria: frete grátis acima de R$ 200.", "from_me": True},
+        {"ago": 3 * 86400 - 300, "text": "Perfeito, obrigada!"}]},
+    {"phone": "5521998877665", "name": "João Pereira", "messages": [
+        {"ago": 86400, "text": "Meu pedido 4521 já foi enviado?"},
+        {"ago": 86400 - 600, "text": "Foi enviado hoje de manhã, João. Código de rastreio: BR123456789.",
+         "from_me": True}]},
 )
 _PAIR_ALPHABET = "ABCDEFGHJKLMNPQRSTVWXYZ0123456789"
 SENT_TTL = 24 * 3600
@@ -140,7 +159,7 @@ class FakeDriver:
         return wamid
 
     # -- the phone ----------------------------------------------------------------------------
-    def _connected(self, phone: str, resumed: bool = False, contacts=None) -> None:
+    def _connected(self, phone: str, resumed: bool = False, contacts=None, history=None) -> None:
         self.mode, self.phone, self.silent = "connected", phone, False
         since = int(time.time())
         if not resumed:
@@ -151,6 +170,9 @@ class FakeDriver:
             items = DEMO_CONTACTS if contacts is None else contacts
             if items:
                 self.emit(Contacts(tuple(items)))
+            chats = (DEMO_HISTORY if contacts is None else ()) if history is None else history
+            if chats:
+                self._history(chats)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -193,7 +215,10 @@ class FakeDriver:
                 if self.mode != "pairing":
                     log.warning("fake phone: scan while not pairing", extra={"fields": {"mode": self.mode}})
                     return
-                self._connected(action.get("phone") or self.phone or DEFAULT_PHONE, contacts=action.get("contacts"))
+                self._connected(action.get("phone") or self.phone or DEFAULT_PHONE, contacts=action.get("contacts"),
+                                history=action.get("history"))
+            elif kind == "history":
+                self._history(action.get("chats") or ())
             elif kind == "phone_logout":
                 self.store.delete(self.account)
                 self.mode = "idle"
@@ -215,7 +240,23 @@ class FakeDriver:
             else:
                 log.warning("fake phone: unknown action", extra={"fields": {"action": kind}})
 
+    def _history(self, chats) -> None:
+        now = int(time.time())
+        messages = []
+        for chat in chats:
+            for n, item in enumerate(chat.get("messages") or ()):
+                action = dict(item, name=chat.get("name"))
+                action["from"], action["lid"] = chat.get("phone"), chat.get("lid")
+                seed = f"{chat.get('phone')}|{chat.get('lid')}|{n}|{item.get('text')}".encode()
+                action.setdefault("id", "3AH" + hashlib.sha1(seed).hexdigest()[:17].upper())  # same on a replay
+                action.setdefault("timestamp", now - int(item.get("ago") or 0))
+                messages.append(self._message(action))
+        self.emit(History(tuple(messages)))
+
     def _incoming(self, action: dict) -> None:
+        self.emit(self._message(action))
+
+    def _message(self, action: dict) -> Message:
         sender = {"name": action.get("name")}
         if action.get("from"):
             sender["phone"] = action["from"]
@@ -231,4 +272,4 @@ class FakeDriver:
             data["media"] = {"mimetype": action.get("mimetype") or "application/octet-stream",
                              "filename": action.get("filename"), "caption": action.get("text") or None,
                              "voice": bool(action.get("voice"))}
-        self.emit(Message(data, media))
+        return Message(data, media)

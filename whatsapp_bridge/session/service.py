@@ -3,7 +3,9 @@
 * ``wa:control`` is read in its own consumer group (``wa-bridge-session``): ``start`` (pair with a QR
   code, or connect with the stored pairing), ``pair_phone`` (pairing code for "link with phone
   number"), ``stop`` (disconnect, keep the pairing), ``logout`` (unpair) for a WhatsApp Web account;
-  ``verify`` (Graph ``GET /{phone_number_id}``) and ``stop`` for the Cloud API number.  Each entry is
+  ``verify`` (Graph ``GET /{phone_number_id}``) and ``stop`` for the Cloud API number (End: the key
+  ``<p>wa:session:stopped:<account>`` parks its outbound jobs and sets its inbound messages aside
+  until Start).  Each entry is
   acked once handled; one that cannot be read goes to ``wa:dead`` with the reason; template commands
   are another consumer's and are only acked here.
 * Every state the driver reaches (QR code, pairing code, connected, disconnected, logged out, failed
@@ -14,6 +16,13 @@
   WhatsApp's internal ids (LIDs) are mapped to phone numbers from the phone's contacts, so one person
   stays one contact in Odoo.
 * The phone's contacts are handed to Odoo (``ingest_contacts``) when the device is paired.
+* The phone's own messages go to Odoo directly, not through ``wa:in`` (they are no customer's): the
+  recent history of each chat the driver reports on pairing (``ingest_history``: past services, the
+  last ``WA_SESSION_HISTORY_MESSAGES`` messages of each chat) and what the business sends from the
+  phone while connected (``ingest_phone_messages``).  The calls wait in the Redis list
+  ``<p>wa:session:odoo`` and are made by a thread of their own, in order, retried while Odoo is down
+  (Odoo is idempotent on the message id: a replay imports nothing twice); one Odoo refuses goes to
+  ``wa:dead`` with the reason.  The driver's events are never held up by Odoo.
 * Sending: requests of the outbound worker on ``<p>wa:session:rpc`` (``providers.session``), at most one
   send per Odoo message id, paced per recipient (``WA_SESSION_RECIPIENT_INTERVAL``) to lower ban risk.
 * Health: a connected session whose connection stops answering keepalives for
@@ -23,6 +32,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import queue
@@ -34,15 +44,17 @@ import requests
 
 from whatsapp_bridge import contract
 from whatsapp_bridge.config import BridgeConfig
+from whatsapp_bridge.inbound_media import media_unavailable
 from whatsapp_bridge.keys import SENT_TTL
 from whatsapp_bridge.odoo_client import OdooClient, OdooError, OdooPermanentError, OdooTransientError
 from whatsapp_bridge.providers.base import ErrorClass, ProviderError
 from whatsapp_bridge.providers.cloud_api import classify_graph_error
 from whatsapp_bridge.providers.session import REPLY_TTL, load_media, store_media
+from whatsapp_bridge.ratelimit import RecipientPacer
 from whatsapp_bridge.retry import Stopped, retry
 from whatsapp_bridge.session import driver as ev
 from whatsapp_bridge.session.store import SessionStore
-from whatsapp_bridge.session_parser import OBJECT
+from whatsapp_bridge.session_parser import MEDIA_PREFIX, OBJECT, WebhookParseError, parse_any_message
 from whatsapp_bridge.sharding import route_and_add
 from whatsapp_bridge.streams import Streams
 from whatsapp_bridge.worker_loop import run_until_stopped
@@ -53,6 +65,8 @@ GROUP_SESSION = "wa-bridge-session"
 ALERT = "session"
 TEMPLATE_COMMANDS = ("template_submit", "template_sync")
 CONTACTS_BATCH = 500
+ODOO_BATCH = 50  # phone messages per Odoo call
+ODOO_BATCH_BYTES = 8 * 1024 * 1024  # ... and at most this much JSON (media travel in base64)
 
 
 class SessionService:
@@ -71,14 +85,15 @@ class SessionService:
         self.drivers: dict = {}
         self.states: dict[str, dict] = {}
         self.alive_at: dict[str, float] = {}
-        self._last_send: dict[str, float] = {}
+        self.pacer = RecipientPacer(config.session_recipient_interval)
         self._events: queue.Queue = queue.Queue()
         self._threads: list[threading.Thread] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
     def run(self) -> None:
         self._threads = [threading.Thread(target=self._events_loop, name="session-events", daemon=True),
-                         threading.Thread(target=self._rpc_loop, name="session-rpc", daemon=True)]
+                         threading.Thread(target=self._rpc_loop, name="session-rpc", daemon=True),
+                         threading.Thread(target=self._odoo_loop, name="session-odoo", daemon=True)]
         for thread in self._threads:
             thread.start()
         try:
@@ -155,7 +170,8 @@ class SessionService:
         elif name in ("stop", "logout"):
             self.redis.set(self.keys.session_stopped(account), str(int(time.time())))
             self._report_odoo(self._payload(account, "disconnected",
-                                            detail="Ended from Odoo: the bridge sends nothing for this number"))
+                                            detail="Ended from Odoo: the bridge neither sends nor receives for "
+                                                   "this number until Start"))
         else:
             log.warning("command not available for a Cloud API account", extra={"fields": {"command": name}})
 
@@ -222,6 +238,8 @@ class SessionService:
                           "statuses": [event.data]})
         elif isinstance(event, ev.Contacts):
             self.contacts(account, list(event.items))
+        elif isinstance(event, ev.History):
+            self.history(account, event)
 
     def watchdog(self) -> None:
         limit = self.config.session_keepalive_timeout
@@ -274,18 +292,36 @@ class SessionService:
             log.error("Odoo refused the session state", extra={"fields": {
                 "account": payload["account"], "state": payload["state"], "error": str(exc)}})
 
-    def inbound_message(self, account: str, event: ev.Message) -> None:
-        data = dict(event.data)
+    def _resolve_sender(self, account: str, data: dict) -> dict | None:
+        """``data`` with ``from.phone`` known (a LID mapped to its phone number), or ``None`` (dead-lettered)."""
         sender = dict(data.get("from") or {})
         lid = sender.pop("lid", None)
-        if lid and not sender.get("phone"):
+        if lid and sender.get("phone"):
+            self._learn_lids(account, {lid: sender["phone"]})
+        elif lid:
             phone = (self.store.load(account) or {}).get("lids", {}).get(lid)
             if not phone:
                 self.streams.dead_letter(contract.STREAM_IN, f"WhatsApp Web message from {lid}: no phone number "
                                          "known for this LID yet", data)
-                return
+                return None
             sender["phone"] = phone
-        data["from"] = sender
+        return dict(data, **{"from": sender})
+
+    def _learn_lids(self, account: str, lids: dict) -> None:
+        stored = self.store.load(account)
+        if stored is None:
+            return
+        known = dict(stored.get("lids") or {})
+        if any(known.get(lid) != phone for lid, phone in lids.items()):
+            self.store.update(account, lids=dict(known, **lids))
+
+    def inbound_message(self, account: str, event: ev.Message) -> None:
+        data = self._resolve_sender(account, dict(event.data))
+        if data is None:
+            return
+        if data.get("from_me"):  # the business wrote it on the phone: its message, not a customer's
+            self.to_odoo("ingest_phone_messages", account, [(data, event.media)])
+            return
         if event.media is not None:
             media = dict(data.get("media") or {})
             media["id"] = store_media(self.redis, self.keys, event.media, media.get("mimetype") or "",
@@ -296,6 +332,79 @@ class SessionService:
     def publish(self, event: dict) -> None:
         """Append a session event to its customer's ``wa:in`` shard (the webhook's routing, ``sharding``)."""
         route_and_add(self.redis, self.keys, self.config.inbound_shards, json.dumps(event, ensure_ascii=False))
+
+    def history(self, account: str, event: ev.History) -> None:
+        """The recent history of the phone's chats: the last messages of each, oldest first, to Odoo."""
+        if event.lids:
+            self._learn_lids(account, dict(event.lids))
+        chats: dict[str, list] = {}
+        for message in event.messages:
+            data = self._resolve_sender(account, dict(message.data))
+            if data is not None:
+                chats.setdefault(data["from"].get("phone") or "", []).append((data, message.media))
+        keep = self.config.session_history_messages
+        items = []
+        for chat in chats.values():
+            chat.sort(key=lambda pair: pair[0].get("timestamp") or 0)
+            items.extend(chat[-keep:] if keep else [])
+        log.info("history of the phone's chats", extra={"fields": {
+            "account": account, "chats": len(chats), "messages": len(items)}})
+        self.to_odoo("ingest_history", account, items)
+
+    def to_odoo(self, method: str, account: str, items: list[tuple[dict, bytes | None]]) -> None:
+        """Queue ``method`` calls for ``items`` (batches of ``ODOO_BATCH``); unreadable ones are dead-lettered."""
+        batch: list[dict] = []
+        size = 0
+        for data, media in items:
+            try:
+                payload = phone_payload(account, data, media)
+            except (WebhookParseError, contract.ContractError) as exc:
+                self.streams.dead_letter(contract.STREAM_IN, f"unreadable WhatsApp Web message of the phone: {exc}",
+                                         data)
+                continue
+            length = len(json.dumps(payload))
+            if batch and (len(batch) >= ODOO_BATCH or size + length > ODOO_BATCH_BYTES):
+                self.redis.rpush(self.keys.session_odoo, json.dumps({"method": method, "items": batch}))
+                batch, size = [], 0
+            batch.append(payload)
+            size += length
+        if batch:
+            self.redis.rpush(self.keys.session_odoo, json.dumps({"method": method, "items": batch}))
+
+    def _odoo_loop(self) -> None:
+        while not self.stop.is_set():
+            try:
+                raw = self.redis.lindex(self.keys.session_odoo, 0)
+                if raw is None:
+                    self.stop.wait(0.2)
+                    continue
+                self._call_odoo(json.loads(raw))
+                self.redis.lpop(self.keys.session_odoo)  # after Odoo's answer: a crash before it replays the call
+            except Stopped:
+                return
+            except redis.RedisError as exc:
+                log.warning("session odoo calls: Redis unavailable", extra={"fields": {"error": str(exc)}})
+                self.stop.wait(1.0)
+            except Exception:  # noqa: BLE001 - one bad call must not stop the others
+                log.exception("session odoo call failed")
+                self.redis.lpop(self.keys.session_odoo)
+
+    def _call_odoo(self, call: dict) -> None:
+        method, items = call["method"], call["items"]
+        try:
+            results = retry(lambda: self.odoo.call(method, items), self.stop, self.config.backoff_max_seconds,
+                            retry_on=OdooTransientError, on_retry=lambda exc, attempt, delay: log.warning(
+                                "Odoo unavailable, phone messages kept", extra={"fields": {
+                                    "method": method, "error": str(exc), "retry_in": delay}}))
+        except OdooPermanentError as exc:
+            shown = [dict(i, media=dict(i["media"], data="<omitted>")) if (i.get("media") or {}).get("data") else i
+                     for i in items]
+            self.streams.dead_letter(contract.STREAM_IN, f"Odoo refused {method}: {exc}", {"method": method,
+                                                                                            "items": shown})
+            log.error("Odoo refused the phone's messages", extra={"fields": {"method": method, "error": str(exc)}})
+            return
+        log.info("phone messages handed to Odoo", extra={"fields": {
+            "method": method, "count": len(items), "new": sum(1 for r in results or () if not r.get("duplicate"))}})
 
     def contacts(self, account: str, items: list[dict]) -> None:
         lids = {c["lid"]: c["phone"] for c in items if c.get("lid") and c.get("phone")}
@@ -353,7 +462,7 @@ class SessionService:
             return _error(ProviderError(ErrorClass.RETRY, "the WhatsApp Web session is not connected",
                                         title="Session disconnected"))
         to = request.get("to") or ""
-        wait = self._last_send.get(to, 0.0) + self.config.session_recipient_interval - time.monotonic()
+        wait = self.pacer.wait_time(to)
         if wait > 0:  # per-recipient pacing: bursts to one chat are what gets unofficial clients banned
             self.stop.wait(wait)
         text, kind = request.get("text") or "", request.get("kind") or "text"
@@ -377,10 +486,27 @@ class SessionService:
             wamid = driver.send(outgoing)
         except ProviderError as exc:
             return _error(exc)
-        self._last_send[to] = time.monotonic()
+        self.pacer.sent(to)
         if sent_key:
             self.redis.set(sent_key, wamid, ex=SENT_TTL)
         return {"ok": True, "wamid": wamid}
+
+
+def phone_payload(account: str, data: dict, media: bytes | None) -> dict:
+    """The contract's HistoryMessage of one chat message of the phone (raises ``WebhookParseError`` /
+    ``ContractError``): the same payload as the inbound path's, plus ``from_me``."""
+    raw = dict(data)
+    if raw.get("type") in contract.MEDIA_TYPES and isinstance(raw.get("media") or {}, dict):
+        raw["media"] = dict(raw.get("media") or {}, id=f"{MEDIA_PREFIX}inline")  # the bytes travel beside it
+    msg = parse_any_message(raw, account)
+    if msg.type not in contract.MEDIA_TYPES:
+        payload = msg.to_contract()
+    elif media is None:
+        payload = media_unavailable(msg, ProviderError(ErrorClass.FAIL, "it was not downloaded from the phone"))
+    else:
+        payload = msg.to_contract({"data": base64.b64encode(media).decode("ascii")})
+    payload["from_me"] = bool(data.get("from_me"))
+    return contract.validate_history_message(payload)
 
 
 def _error(exc: ProviderError) -> dict:

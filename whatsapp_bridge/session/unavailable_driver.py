@@ -1,4 +1,4 @@
-"""The WhatsApp Web client when none is available in this bridge (the neonize adapter is not built yet).
+"""The WhatsApp Web client when none is available in this bridge (neonize is not installed).
 
 Start, pairing and sending each fail at once with a reason the administrator reads on the account
 form, instead of a session process that crashes and restarts for ever.
@@ -9,8 +9,9 @@ from __future__ import annotations
 from whatsapp_bridge.providers.base import ErrorClass, ProviderError
 from whatsapp_bridge.session.driver import Emit, Failed, LoggedOut, Outgoing
 
-REASON = ("This bridge has no WhatsApp Web client yet (WA_SESSION_DRIVER=neonize is not built): connect the "
-          "number through the Cloud API, or try the session with the demo's scripted phone (WA_SESSION_DRIVER=fake).")
+REASON = ("This bridge has no WhatsApp Web client: neonize is not installed (pip install --no-deps -r "
+          "requirements-whatsapp-web.txt in the bridge's environment). Connect the number through the Cloud API, or "
+          "try the session with the demo's scripted phone (WA_SESSION_DRIVER=fake).")
 
 
 class UnavailableDriver:

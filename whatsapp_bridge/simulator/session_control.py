@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from whatsapp_bridge.keys import Keys
 
-ACTIONS = ("phone_logout", "ban", "dead", "stream_error", "message", "receipt")
+ACTIONS = ("phone_logout", "ban", "dead", "stream_error", "message", "receipt", "history")
 
 
 def routes(redis_url: str, prefix: str = "") -> list[Route]:
@@ -65,7 +65,7 @@ def routes(redis_url: str, prefix: str = "") -> list[Route]:
             return JSONResponse({"error": "no WhatsApp Web account is waiting for a scan: press Start session "
                                           "in Odoo first"}, status_code=409)
         client.rpush(keys.fake_phone(account), json.dumps({"action": "scan", **{k: v for k, v in data.items()
-                                                                                 if k in ("phone", "contacts")}}))
+                                                                                 if k in ("phone", "contacts", "history")}}))
         return JSONResponse({"ok": True, "account": account})
 
     async def act(request: Request):

@@ -55,12 +55,24 @@ export const whatsappQueueService = {
             browser.localStorage.setItem(SOUND_KEY, state.sound ? "on" : "off");
         }
 
-        bus_service.subscribe("whatsapp.queue/changed", (payload) => {
-            load();
+        bus_service.subscribe("whatsapp.queue/changed", async (payload) => {
+            const loaded = load();
             for (const listener of listeners) {
                 listener(payload);
             }
-            for (const service of payload.new || []) {
+            if (!payload.new?.length) {
+                return;
+            }
+            // only the customers waiting in this attendant's queues (their teams' and the general
+            // one) pop up: the server's queue, just reloaded, says which
+            await loaded;
+            let mine = new Set(state.services.map((service) => service.id));
+            if (payload.new.some((service) => !mine.has(service.id))) {
+                // the load awaited may have started before this change: ask once more
+                await load();
+                mine = new Set(state.services.map((service) => service.id));
+            }
+            for (const service of payload.new.filter((service) => mine.has(service.id))) {
                 const close = notification.add(
                     _t("%(customer)s (%(number)s) is waiting in the queue.", {
                         customer: service.customer_name,

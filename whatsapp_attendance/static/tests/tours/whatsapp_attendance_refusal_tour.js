@@ -46,3 +46,8 @@ registry.category("web_tour.tours").add("whatsapp_attendance_refusal_finished_to
     steps: () =>
         refusalSteps("Thanks, bye!", "One more thing, Carla", "is finished"),
 });
+
+registry.category("web_tour.tours").add("whatsapp_attendance_refusal_ended_number_tour", {
+    steps: () =>
+        refusalSteps("Still open on Monday?", "Yes, from 9 am", "was ended"),
+});
