@@ -34,16 +34,10 @@ import signal
 import sys
 import threading
 import time
-import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-# this repository's ``tests`` (a namespace package): a third-party distribution installing a
-# top-level ``tests`` package of its own would otherwise shadow it
-_tests = types.ModuleType("tests")
-_tests.__path__ = [str(ROOT / "tests")]
-sys.modules["tests"] = _tests
 
 import httpx  # noqa: E402
 
@@ -159,6 +153,31 @@ def build(tag: str, count: int, customers: int, base_ts: int) -> list[tuple[str,
     return out
 
 
+def drained(prefix: str, shards: int) -> bool:
+    """Every shard's stream read and acked (``stream_backlog`` of each ``wa:in`` shard)."""
+    for k in range(shards):
+        backlog = stream_backlog(prefix) if shards == 1 else _shard_backlog(prefix, k, shards)
+        if backlog["pending"] or backlog["lag"] != 0:
+            return False
+    return True
+
+
+def _shard_backlog(prefix: str, index: int, shards: int) -> dict:
+    import redis
+
+    client = redis.Redis.from_url(os.environ.get("WA_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    try:
+        info = {"pending": 0, "lag": None}
+        try:
+            for group in client.xinfo_groups(f"{prefix}wa:in:{index}/{shards}"):
+                info.update(pending=group.get("pending", 0), lag=group.get("lag"))
+        except redis.ResponseError:
+            pass
+        return info
+    finally:
+        client.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--messages", type=int, default=3000, help="(a) messages for the throughput run (3000)")
@@ -173,13 +192,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preload", action="store_true",
                     help="(a) post every webhook first, then start the inbound consumer(s): the throughput of "
                          "Redis -> bridge -> Odoo alone, not limited by how fast this client posts on a busy machine")
+    ap.add_argument("--shards", type=int, default=1,
+                    help="WA_INBOUND_SHARDS (1); with N > 1, one inbound process per shard (WA_SHARD_INDEX)")
+    ap.add_argument("--lanes", type=int, default=2, help="WA_INBOUND_LANES per consumer (2)")
+    ap.add_argument("--template-db", default=os.environ.get("WA_E2E_TEMPLATE_DB", "wa_test_demo"),
+                    help="database cloned for the run (WA_E2E_TEMPLATE_DB, else wa_test_demo)")
     args = ap.parse_args(argv)
     if args.quick:
         args.messages, args.latency_seconds = 600, 10.0
     # SIGTERM (timeout, CI) must still stop the processes and drop the database: make it an exception
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     config = Path(os.environ.get("WA_E2E_ODOO_CONFIG", RUN_DIR / "odoo-test.conf"))
-    server = BenchOdoo(config, workers=args.odoo_workers)
+    server = BenchOdoo(config, template_db=args.template_db, workers=args.odoo_workers)
     prefix = unique_prefix("benche2e")
     run = prefix.rstrip(":")
     figures: dict[str, object] = {}
@@ -192,16 +216,19 @@ def main(argv: list[str] | None = None) -> int:
         key = server.bridge_api_key()
         bridge = Bridge(odoo_url=server.url, odoo_db=server.db, api_key=key, prefix=prefix,
                         graph_base_url="http://127.0.0.1:9", name="bench", WA_BATCH_SIZE=args.batch_size,
-                        WA_BATCH_LINGER_MS=args.linger_ms, WA_LOG_LEVEL="INFO", WA_ODOO_TIMEOUT=300)
+                        WA_BATCH_LINGER_MS=args.linger_ms, WA_LOG_LEVEL="INFO", WA_ODOO_TIMEOUT=300,
+                        WA_INBOUND_SHARDS=args.shards, WA_INBOUND_LANES=args.lanes)
         bridge.web.start()
         def start_consumers() -> None:
-            for k in range(args.consumers):
+            for k in range(max(args.consumers, args.shards)):
                 env = dict(bridge.env, WA_CONSUMER_NAME=f"bench-{run}-{k}")
+                if args.shards > 1:
+                    env["WA_SHARD_INDEX"] = str(k % args.shards)
                 procs.append(Proc(f"bench-{run}-inbound{k}", ["inbound", "--env-file", "/nonexistent"], env).start())
 
         start_consumers()
         print(f"Odoo {server.url} (workers={args.odoo_workers}, db {server.db}), {args.consumers} inbound "
-              f"consumer(s), batch {args.batch_size}", flush=True)
+              f"consumer(s), {args.shards} shard(s), batch {args.batch_size}", flush=True)
         base_ts = int(time.time()) - 7200
 
         # warm-up: the customers' partners, services and channels exist before the clock starts
@@ -226,8 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()  # the clock runs from the consumers' start
             start_consumers()
         # an entry is acked only after Odoo committed it: a drained stream means everything is in (or lost)
-        wait_until(lambda: (b := stream_backlog(prefix))["pending"] == 0 and b["lag"] == 0, 3600, 0.2,
-                   "the stream drained")
+        wait_until(lambda: drained(prefix, args.shards), 3600, 0.2, "the stream drained")
         time.sleep(0.3)
         watcher.stop.set()
         watcher.join()
@@ -236,8 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         n = len(times)
         lo, hi = times[int(n * 0.1)], times[int(n * 0.9) - 1]
         figures.update({
-            "odoo_workers": args.odoo_workers, "consumers": args.consumers, "batch_size": args.batch_size,
-            "linger_ms": args.linger_ms, "preload": str(args.preload).lower(),
+            "odoo_workers": args.odoo_workers, "consumers": args.consumers, "shards": args.shards,
+            "lanes": args.lanes, "batch_size": args.batch_size, "linger_ms": args.linger_ms,
+            "preload": str(args.preload).lower(),
             "messages": args.messages, "posted": len(posted), "post_failures": failures,
             "post_rate": f"{len(posted) / post_span:.0f}",
             "e2e_elapsed_s": f"{elapsed:.1f}",

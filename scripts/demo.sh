@@ -81,6 +81,10 @@ env['ir.config_parameter'].set_param('whatsapp_attendance.stream_prefix', env.cr
 import os
 env['ir.config_parameter'].set_param('web.base.url', 'http://127.0.0.1:' + os.environ['ODOO_PORT'])
 env['ir.config_parameter'].set_param('web.base.url.freeze', 'True')
+# the demo's customers meet the demo menu first (its 'Suporte técnico' option assigns automatically)
+menu = env.ref('whatsapp_attendance.demo_menu_main', raise_if_not_found=False)
+if menu:
+    env.ref('whatsapp_attendance.demo_account').menu_id = menu
 env.cr.commit()
 PY
     )
