@@ -26,7 +26,8 @@ class TestRoutingMenu(WhatsappCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.params = cls.env['ir.config_parameter'].sudo()
-        cls.sales = cls.env['whatsapp.team'].create({'name': "Sales", 'member_ids': [Command.link(cls.attendant.id)]})
+        cls.sales = cls.env['whatsapp.team'].create({'name': f"Sales {cls.stamp}",
+                                                     'member_ids': [Command.link(cls.attendant.id)]})
         Menu = cls.env['whatsapp.menu'].with_user(cls.wa_admin)
         cls.billing = Menu.create({'name': "Billing", 'body': "What about your bill?", 'option_ids': [
             Command.create({'name': "Copy of my bill", 'action': 'answer', 'answer': "Here it is.",
