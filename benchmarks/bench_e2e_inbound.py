@@ -153,6 +153,31 @@ def build(tag: str, count: int, customers: int, base_ts: int) -> list[tuple[str,
     return out
 
 
+def drained(prefix: str, shards: int) -> bool:
+    """Every shard's stream read and acked (``stream_backlog`` of each ``wa:in`` shard)."""
+    for k in range(shards):
+        backlog = stream_backlog(prefix) if shards == 1 else _shard_backlog(prefix, k, shards)
+        if backlog["pending"] or backlog["lag"] != 0:
+            return False
+    return True
+
+
+def _shard_backlog(prefix: str, index: int, shards: int) -> dict:
+    import redis
+
+    client = redis.Redis.from_url(os.environ.get("WA_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    try:
+        info = {"pending": 0, "lag": None}
+        try:
+            for group in client.xinfo_groups(f"{prefix}wa:in:{index}/{shards}"):
+                info.update(pending=group.get("pending", 0), lag=group.get("lag"))
+        except redis.ResponseError:
+            pass
+        return info
+    finally:
+        client.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--messages", type=int, default=3000, help="(a) messages for the throughput run (3000)")
@@ -164,13 +189,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-rate", type=float, default=20.0, help="(b) offered webhooks per second (20)")
     ap.add_argument("--latency-seconds", type=float, default=30.0, help="(b) length of the latency run (30 s)")
     ap.add_argument("--quick", action="store_true", help="short run: 600 messages, 10 s of latency")
+    ap.add_argument("--shards", type=int, default=1,
+                    help="WA_INBOUND_SHARDS (1); with N > 1, one inbound process per shard (WA_SHARD_INDEX)")
+    ap.add_argument("--lanes", type=int, default=2, help="WA_INBOUND_LANES per consumer (2)")
+    ap.add_argument("--template-db", default="wa_test_demo", help="database cloned for the run (wa_test_demo)")
     args = ap.parse_args(argv)
     if args.quick:
         args.messages, args.latency_seconds = 600, 10.0
     # SIGTERM (timeout, CI) must still stop the processes and drop the database: make it an exception
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     config = Path(os.environ.get("WA_E2E_ODOO_CONFIG", RUN_DIR / "odoo-test.conf"))
-    server = BenchOdoo(config, workers=args.odoo_workers)
+    server = BenchOdoo(config, template_db=args.template_db, workers=args.odoo_workers)
     prefix = unique_prefix("benche2e")
     run = prefix.rstrip(":")
     figures: dict[str, object] = {}
@@ -183,13 +212,16 @@ def main(argv: list[str] | None = None) -> int:
         key = server.bridge_api_key()
         bridge = Bridge(odoo_url=server.url, odoo_db=server.db, api_key=key, prefix=prefix,
                         graph_base_url="http://127.0.0.1:9", name="bench", WA_BATCH_SIZE=args.batch_size,
-                        WA_BATCH_LINGER_MS=args.linger_ms, WA_LOG_LEVEL="INFO", WA_ODOO_TIMEOUT=300)
+                        WA_BATCH_LINGER_MS=args.linger_ms, WA_LOG_LEVEL="INFO", WA_ODOO_TIMEOUT=300,
+                        WA_INBOUND_SHARDS=args.shards, WA_INBOUND_LANES=args.lanes)
         bridge.web.start()
-        for k in range(args.consumers):
+        for k in range(max(args.consumers, args.shards)):
             env = dict(bridge.env, WA_CONSUMER_NAME=f"bench-{run}-{k}")
+            if args.shards > 1:
+                env["WA_SHARD_INDEX"] = str(k % args.shards)
             procs.append(Proc(f"bench-{run}-inbound{k}", ["inbound", "--env-file", "/nonexistent"], env).start())
         print(f"Odoo {server.url} (workers={args.odoo_workers}, db {server.db}), {args.consumers} inbound "
-              f"consumer(s), batch {args.batch_size}", flush=True)
+              f"consumer(s), {args.shards} shard(s), batch {args.batch_size}", flush=True)
         base_ts = int(time.time()) - 7200
 
         # warm-up: the customers' partners, services and channels exist before the clock starts
@@ -208,8 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         posted, failures = asyncio.run(post_all(bridge.webhook_url, bodies, None))
         post_span = time.perf_counter() - t0
         # an entry is acked only after Odoo committed it: a drained stream means everything is in (or lost)
-        wait_until(lambda: (b := stream_backlog(prefix))["pending"] == 0 and b["lag"] == 0, 3600, 0.2,
-                   "the stream drained")
+        wait_until(lambda: drained(prefix, args.shards), 3600, 0.2, "the stream drained")
         time.sleep(0.3)
         watcher.stop.set()
         watcher.join()
@@ -218,7 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         n = len(times)
         lo, hi = times[int(n * 0.1)], times[int(n * 0.9) - 1]
         figures.update({
-            "odoo_workers": args.odoo_workers, "consumers": args.consumers, "batch_size": args.batch_size,
+            "odoo_workers": args.odoo_workers, "consumers": args.consumers, "shards": args.shards,
+            "lanes": args.lanes,
+            "batch_size": args.batch_size,
             "messages": args.messages, "posted": len(posted), "post_failures": failures,
             "post_rate": f"{len(posted) / post_span:.0f}",
             "e2e_elapsed_s": f"{elapsed:.1f}",

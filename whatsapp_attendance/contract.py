@@ -24,6 +24,15 @@ Each stream entry has one field, ``payload``: a JSON document (UTF-8).
 A deployment may prefix every stream name (``stream_name('wa:out', 'acme:')``)
 so several databases, or test runs, share one Redis.
 
+Shards (scale-out): ``wa:in`` and ``wa:out`` may be split into N streams, one per
+shard, so several bridge processes share the load while each customer's messages
+keep their order.  A customer always maps to one shard: ``shard_index(route_key(...), N)``
+(CRC-32 of the customer's normalised phone number, else of their business-scoped
+user id).  With N = 1 the names are ``wa:in`` / ``wa:out``; with N > 1, shard i of N is
+``wa:in:<i>/<N>`` (``shard_stream``).  The deployment's N is the hash ``<prefix>wa:shards``
+(field ``count``), written by the bridge at start (``SHARDS_KEY``); Odoo reads it at every
+push and appends a job to its recipient's ``wa:out`` shard (no ``count``: 1).
+
 JSON-RPC
 --------
 The bridge calls ``execute_kw(db, uid, api_key, API_MODEL, method, [arg], {})``
@@ -78,6 +87,7 @@ from __future__ import annotations
 
 import math
 import re
+import zlib
 
 CONTRACT_VERSION = 1
 
@@ -167,6 +177,8 @@ _RATING_ID = re.compile(r"^rate:([A-Za-z0-9-]{8,64}):([135])$")
 CONTROL_COMMANDS = CONTROL_COMMANDS + ("pair_phone", "verify")
 CONTRACT_FEATURES = CONTRACT_FEATURES + ("session",)
 API_METHODS = API_METHODS + ("ingest_contacts",)
+# ``shards``: the addon appends outbound jobs to their recipient's ``wa:out`` shard (``SHARDS_KEY``)
+CONTRACT_FEATURES = CONTRACT_FEATURES + ("shards",)
 SESSION_LIMITS = {"contacts": 500, "qr": 4096, "pair_code": 16}
 _PAIR_CODE = re.compile(r"^[A-Z0-9]{4}-?[A-Z0-9]{4}$")
 
@@ -197,6 +209,56 @@ def stream_name(base: str, prefix: str = "") -> str:
     if base not in STREAMS:
         raise ContractError("stream", f"unknown stream {base!r}")
     return f"{prefix}{base}"
+
+
+# -- shards: one function names a customer's stream, for every producer (webhook, session, Odoo) --------
+SHARDS_KEY = "wa:shards"  # hash: count (the shard count in force), previous (the one before it)
+SHARDED_STREAMS = (STREAM_IN, STREAM_OUT)
+MAX_SHARDS = 64
+
+
+def route_phone(number) -> str:
+    """A phone number / WhatsApp id as a routing key: digits only, Brazilian mobiles without the ninth
+    digit (WhatsApp names a Brazilian mobile with or without it: both forms are one customer)."""
+    digits = "".join(ch for ch in str(number or "") if ch.isdigit())
+    if len(digits) == 13 and digits.startswith("55") and digits[4] == "9" and digits[5] in "6789":
+        digits = digits[:4] + digits[5:]
+    return digits
+
+
+def route_key(wa_id=None, user_id=None, account="") -> str:
+    """The key a customer is sharded by: their phone number when known (one person named by phone and
+    by business-scoped user id is one customer), else their user id (business-scoped: with its account)."""
+    phone = route_phone(wa_id)
+    if phone:
+        return f"p:{phone}"
+    if user_id:
+        return f"u:{account}:{user_id}"
+    return ""
+
+
+def shard_index(key: str, count: int) -> int:
+    """The shard (0..count-1) of a routing key; stable across processes, machines and versions."""
+    if count <= 1 or not key:
+        return 0
+    return zlib.crc32(key.encode("utf-8")) % count
+
+
+def shard_stream(base: str, prefix: str = "", index: int = 0, count: int = 1) -> str:
+    """The name of shard ``index`` of ``count`` of ``wa:in`` / ``wa:out`` (other streams are not sharded)."""
+    name = stream_name(base, prefix)
+    if count <= 1 or base not in SHARDED_STREAMS:
+        return name
+    if not 0 <= index < count:
+        raise ContractError("shard", f"shard {index} does not exist with {count} shards")
+    return f"{name}:{index}/{count}"
+
+
+def outbound_route_key(job: dict) -> str:
+    """The routing key of an outbound job: its recipient (``to.wa_id``, else ``to.user_id``)."""
+    to = job.get("to") if isinstance(job, dict) else None
+    to = to if isinstance(to, dict) else {}
+    return route_key(to.get("wa_id"), to.get("user_id"), str(job.get("account") or ""))
 
 
 def rating_button_id(token: str, score: int) -> str:

@@ -9,6 +9,8 @@ Commands:
   check      validate the configuration and connectivity; non-zero exit when something is wrong
   simulator  the Cloud API simulator (options: python -m whatsapp_bridge simulator --help)
   demo       simulator + web + both workers + the session process (fake phone), in demo mode
+  shards     the shard count in force and each shard's backlog and consumer; --move-former appends what
+             a producer left in the streams of the former shard count to the current ones (after resharding)
 
 SIGTERM/SIGINT stop gracefully: the workers finish the call in flight, unacked entries stay
 pending and are re-read at the next start.  Exit codes: 0 stopped, 1 a worker crashed (the whole
@@ -30,20 +32,24 @@ import time
 import redis
 import uvicorn
 
+from whatsapp_bridge import contract
 from whatsapp_bridge.config import BridgeConfig, ConfigError, check_redis, load_config
 from whatsapp_bridge.logs import configure_logging
 from whatsapp_bridge.odoo_client import ContractMismatch, OdooClient, OdooError
 from whatsapp_bridge.providers.cloud_api import CloudApiProvider
+from whatsapp_bridge.sharding import ShardCountError
 
 log = logging.getLogger("whatsapp_bridge")
 
-COMMANDS = ("web", "inbound", "outbound", "all", "check", "simulator", "demo", "session")
+COMMANDS = ("web", "inbound", "outbound", "all", "check", "simulator", "demo", "session", "shards")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m whatsapp_bridge", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=COMMANDS)
     parser.add_argument("--env-file", default=".env", help="optional KEY=value file (default: .env)")
+    parser.add_argument("--move-former", action="store_true",
+                        help="shards: move entries left in the former shard count's streams to the current ones")
     return parser
 
 
@@ -63,6 +69,18 @@ def _announce(config: BridgeConfig) -> None:
     log.info("configuration loaded", extra={"fields": {
         "odoo": config.odoo_url, "db": config.odoo_db, "redis": config.redis_url, "graph": config.graph_base_url,
         "phone_number_id": config.phone_number_id, "prefix": config.stream_prefix, "demo": config.demo}})
+
+
+def check_shards(config: BridgeConfig) -> None:
+    """``WA_INBOUND_SHARDS`` becomes the shard count in force, or ``ShardCountError`` says why not."""
+    from whatsapp_bridge.keys import Keys
+    from whatsapp_bridge.sharding import check_shard_count
+
+    client = _sync_redis(config)
+    try:
+        check_shard_count(client, Keys(config.stream_prefix), config.inbound_shards)
+    finally:
+        client.close()
 
 
 def wait_for_odoo(odoo: OdooClient, stop: threading.Event, max_delay: float = 30.0) -> bool:
@@ -99,15 +117,18 @@ def _workers(config: BridgeConfig, stop: threading.Event, which: tuple[str, ...]
     if not wait_for_odoo(odoo, stop, config.backoff_max_seconds):
         return []
     workers = []
-    if "inbound" in which:
+    # one worker per shard this process serves (WA_SHARD_INDEX), each serving it while it holds its lease
+    for shard in config.served_shards if "inbound" in which else ():
         from whatsapp_bridge.keys import Keys
         from whatsapp_bridge.providers.session import MediaRouter
 
         client = _sync_redis(config)  # WhatsApp Web media (ids wasess:...) wait in Redis, the rest is Graph's
         provider = MediaRouter(CloudApiProvider(config), client, Keys(config.stream_prefix))
-        workers.append(InboundWorker(config, client, OdooClient(config), provider, stop))
+        workers.append(InboundWorker(config, client, OdooClient(config), provider, stop, shard=shard))
+    for shard in config.served_shards if "outbound" in which else ():
+        workers.append(OutboundWorker(config, _sync_redis(config), OdooClient(config), CloudApiProvider(config),
+                                      stop, shard=shard))
     if "outbound" in which:
-        workers.append(OutboundWorker(config, _sync_redis(config), OdooClient(config), CloudApiProvider(config), stop))
         from whatsapp_bridge.templates import TemplateWorker  # template commands (wa:control) go to Graph too
 
         workers.append(TemplateWorker(config, _sync_redis(config), OdooClient(config), CloudApiProvider(config), stop))
@@ -268,6 +289,33 @@ def run_check(config: BridgeConfig) -> int:
     return 1 if problems else 0
 
 
+def run_shards(config: BridgeConfig, move: bool) -> int:
+    from whatsapp_bridge.keys import Keys
+    from whatsapp_bridge.sharding import former_streams, move_former, stream_backlog
+
+    client = _sync_redis(config)
+    keys = Keys(config.stream_prefix)
+    count = int(client.hget(keys.shards, "count") or 1)
+    print(f"shards in force: {count} (this configuration: WA_INBOUND_SHARDS={config.inbound_shards})")
+    for base in contract.SHARDED_STREAMS:
+        for index in range(count):
+            shard = keys.for_shard(index, count)
+            stream = shard.stream(base)
+            length, pending = stream_backlog(client, stream)
+            holder = client.get(shard.lease(base))
+            print(f"  {stream}: {length} entries, {pending} pending, served by {holder.decode() if holder else '-'}")
+    previous, left = former_streams(client, keys)
+    for stream in left:
+        print(f"  former ({previous} shards) {stream}: {client.xlen(stream)} entries nobody reads")
+    if move and left:
+        try:
+            print(f"moved {move_former(client, keys)} entries to the streams of the {count} shards in force")
+        except ShardCountError as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+    return 0
+
+
 def run_demo(config: BridgeConfig, argv: list[str], env_file: str = "/nonexistent") -> int:
     if not config.demo:
         print("demo needs demo mode: unset WA_ACCESS_TOKEN (the bridge then targets the simulator)", file=sys.stderr)
@@ -316,12 +364,16 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(config.log_level)
     if args.command == "check":
         return run_check(config)
+    if args.command == "shards":
+        return run_shards(config, args.move_former)
     if args.command != "demo":
         _announce(config)
     try:
         check_redis(config)
-    except ConfigError as exc:
+        check_shards(config)
+    except (ConfigError, ShardCountError) as exc:
         print(str(exc), file=sys.stderr)
+        log.critical("refusing to start", extra={"fields": {"error": str(exc)}})
         return 2
     started = time.monotonic()
     if args.command == "web":

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
+from whatsapp_bridge import contract
+
 # Fixed demo secrets shared with the bundled simulator.  Public on purpose: demo only.
 try:
     from whatsapp_bridge.simulator import constants as _sim
@@ -62,6 +64,15 @@ class BridgeConfig:
     batch_size: int = 100
     batch_linger_ms: int = 200
     inbound_lanes: int = 2
+    # scale-out: wa:in and wa:out split by customer into this many shards (contract.shard_stream)
+    inbound_shards: int = 1
+    # the shards this process's workers serve (WA_SHARD_INDEX, e.g. "0" or "0,1"); empty: all of them.
+    # A shard is served by one worker at a time (a lease in Redis); the others stand by and take over
+    shard_indexes: tuple[int, ...] = ()
+    shard_lease_seconds: float = 15.0
+    # bounded resources: dedup keys expire, dead letters are capped (the oldest dropped, /health alerts)
+    dedup_ttl_seconds: int = 3 * 24 * 3600
+    dead_letters_max: int = 10_000
     # media travels base64 inside ingest calls: a call carries at most this many bytes of it
     # (one message alone may exceed it; Odoo's own request limit is 128 MiB)
     odoo_request_bytes: int = 24 * 1024 * 1024
@@ -90,6 +101,11 @@ class BridgeConfig:
     session_history_messages: int = 50  # the last messages of each chat imported as a past service on pairing
     fake_qr_seconds: float = 20.0
     fake_qr_rotations: int = 6
+
+    @property
+    def served_shards(self) -> tuple[int, ...]:
+        """The shards this process serves (all of them unless ``WA_SHARD_INDEX`` says which)."""
+        return self.shard_indexes or tuple(range(self.inbound_shards))
 
     def graph_url(self, path: str) -> str:
         return f"{self.graph_base_url.rstrip('/')}/{self.graph_version}/{path.lstrip('/')}"
@@ -207,6 +223,12 @@ def load_config(environ: Mapping[str, str] | None = None, env_file: str | Path |
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"WA_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
 
+    shards = number("WA_INBOUND_SHARDS", 1, int, 1)
+    if shards > contract.MAX_SHARDS:
+        problems.append(f"WA_INBOUND_SHARDS must be at most {contract.MAX_SHARDS}, got {shards}")
+        shards = 1
+    shard_indexes = _shard_indexes(get("WA_SHARD_INDEX", "") or "", shards, problems)
+
     config = BridgeConfig(
         odoo_url=odoo_url.rstrip("/"),
         odoo_db=odoo_db,
@@ -225,6 +247,11 @@ def load_config(environ: Mapping[str, str] | None = None, env_file: str | Path |
         batch_size=min(number("WA_BATCH_SIZE", 100, int, 1), 500),
         batch_linger_ms=number("WA_BATCH_LINGER_MS", 200, int, 0),
         inbound_lanes=min(number("WA_INBOUND_LANES", 2, int, 1), 16),
+        inbound_shards=shards,
+        shard_indexes=shard_indexes,
+        shard_lease_seconds=number("WA_SHARD_LEASE_SECONDS", 15.0, float, 1.0),
+        dedup_ttl_seconds=number("WA_DEDUP_TTL_SECONDS", 3 * 24 * 3600, int, 60),
+        dead_letters_max=number("WA_DEAD_LETTERS_MAX", 10_000, int, 100),
         odoo_request_bytes=int(number("WA_ODOO_REQUEST_MB", 24.0, float, 0.01) * 1024 * 1024),
         host=get("WA_HOST", "127.0.0.1"),
         port=number("WA_PORT", 8080, int, 1),
@@ -256,6 +283,21 @@ def load_config(environ: Mapping[str, str] | None = None, env_file: str | Path |
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _shard_indexes(raw: str, shards: int, problems: list[str]) -> tuple[int, ...]:
+    """``WA_SHARD_INDEX``: comma-separated shard numbers, each below ``WA_INBOUND_SHARDS``."""
+    indexes: list[int] = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        if not part.isdigit() or int(part) >= shards:
+            problems.append(f"WA_SHARD_INDEX must list shard numbers from 0 to {shards - 1} "
+                            f"(WA_INBOUND_SHARDS={shards}), got {raw!r}")
+            return ()
+        if int(part) not in indexes:
+            indexes.append(int(part))
+    return tuple(sorted(indexes))
 
 
 def check_redis(config: BridgeConfig, timeout: float = 2.0) -> None:

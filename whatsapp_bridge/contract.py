@@ -51,6 +51,15 @@ TEMPLATE_STATES = _contract.TEMPLATE_STATES
 TEMPLATE_LIMITS = _contract.TEMPLATE_LIMITS
 ContractError = _contract.ContractError
 stream_name = _contract.stream_name
+# shards (feature "shards")
+SHARDS_KEY = _contract.SHARDS_KEY
+SHARDED_STREAMS = _contract.SHARDED_STREAMS
+MAX_SHARDS = _contract.MAX_SHARDS
+route_phone = _contract.route_phone
+route_key = _contract.route_key
+shard_index = _contract.shard_index
+shard_stream = _contract.shard_stream
+outbound_route_key = _contract.outbound_route_key
 rating_button_id = _contract.rating_button_id
 parse_rating_button_id = _contract.parse_rating_button_id
 validate_inbound_message = _contract.validate_inbound_message

@@ -16,8 +16,9 @@ Delivery guarantees
   Odoo's success, kept 3 days) is dropped before media download; duplicates inside one batch
   are dropped too.  The addon is idempotent as well (a replay that slips through returns the
   same records).
-* Per-customer order: one consumer per deployment processes batches strictly one after
-  the other.  A batch is what arrived within ``WA_BATCH_LINGER_MS`` (up to ``WA_BATCH_SIZE``
+* Per-customer order: one consumer per shard (``sharding``: a customer always maps to one shard
+  of ``wa:in``, and a shard is served by the one worker holding its lease) processes batches strictly
+  one after the other.  A batch is what arrived within ``WA_BATCH_LINGER_MS`` (up to ``WA_BATCH_SIZE``
   webhook bodies); inside it messages are sorted by WhatsApp timestamp, then arrival order
   (stable), and Odoo writes them in list order, one customer in one lane.  A failed batch is
   retried unchanged (same items, same order) before anything newer is read.  A restarted worker
@@ -49,11 +50,11 @@ from whatsapp_bridge.config import BridgeConfig
 from whatsapp_bridge.inbound_delivery import Delivered, Delivery
 from whatsapp_bridge.inbound_media import MediaFetcher
 from whatsapp_bridge.inbound_parse import BatchReport, DeadLetters, Item, parse_entries
-from whatsapp_bridge.keys import SEEN_TTL
 from whatsapp_bridge.odoo_client import OdooClient
 from whatsapp_bridge.providers.base import Provider
+from whatsapp_bridge.sharding import ShardLease
 from whatsapp_bridge.streams import GROUP_IN, Entry, Streams
-from whatsapp_bridge.worker_loop import OdooAlert, run_until_stopped
+from whatsapp_bridge.worker_loop import OdooAlert, run_until_stopped, stand_by
 
 __all__ = ["BatchReport", "InboundWorker"]
 
@@ -69,14 +70,18 @@ class InboundWorker:
         provider: Provider,
         stop: threading.Event | None = None,
         clock=time.time,
+        shard: int = 0,
     ):
         self.config = config
         self.redis = redis_client
-        self.streams = Streams(redis_client, config.stream_prefix)
+        self.shard = shard
+        self.streams = Streams.of(config, redis_client, shard)
         self.keys = self.streams.keys
         self.stop = stop or threading.Event()
         self.clock = clock
         self.consumer = f"{config.consumer_name}-in"
+        self.lease = ShardLease(redis_client, self.keys.lease(contract.STREAM_IN), self.consumer,
+                                config.shard_lease_seconds, self.stop)
         self._last_claim = 0.0
         self.odoo_alert = OdooAlert(self.streams, server_error_attempts=config.poison_attempts)
         self.dead = DeadLetters(self.streams)
@@ -95,9 +100,15 @@ class InboundWorker:
     def setup(self) -> None:
         self.streams.ensure_group(contract.STREAM_IN, GROUP_IN)
 
-    def recover(self) -> int:
-        """Re-process own pending entries, then entries of crashed consumers.  Returns entries handled."""
+    def recover(self, take_over: bool = False) -> int:
+        """Re-process own pending entries, then entries of crashed consumers.  Returns entries handled.
+
+        ``take_over``: the shard's lease was just acquired, so no other consumer reads this stream: every
+        entry another one left pending is taken first, whatever its idle time, and processed with ours
+        in stream order, before anything newer."""
         handled = 0
+        if take_over:
+            self.streams.claim_all(contract.STREAM_IN, GROUP_IN, self.consumer)
         while not self.stop.is_set():
             pending = self.streams.read_own_pending(contract.STREAM_IN, GROUP_IN, self.consumer, self.config.batch_size)
             if not pending:
@@ -123,15 +134,21 @@ class InboundWorker:
         return handled
 
     def run(self) -> None:
-        run_until_stopped(self.stop, self._prepare, self._step, self.config.backoff_max_seconds,
-                          "inbound", self.consumer, self.streams.name(contract.STREAM_IN))
+        try:
+            run_until_stopped(self.stop, self._prepare, self._step, self.config.backoff_max_seconds,
+                              "inbound", self.consumer, self.streams.name(contract.STREAM_IN))
+        finally:
+            self.lease.release()
 
     def _prepare(self) -> None:
-        """At start and after a Redis outage: the batch in flight is pending, ours, read it first."""
+        """At start, after a Redis outage or a lost lease: serve the shard once its lease is ours (standing
+        by meanwhile); the batch in flight is pending, read it first, then what a previous owner left."""
+        self.lease.acquire(on_wait=lambda holder: stand_by(self.streams.name(contract.STREAM_IN), holder))
         self.setup()
-        self.recover()
+        self.recover(take_over=True)
 
     def _step(self) -> None:
+        self.lease.check()
         self.run_once()
         if time.monotonic() - self._last_claim > self.config.claim_idle_ms / 1000 / 2:
             self.claim_idle()
@@ -208,7 +225,8 @@ class InboundWorker:
             return
         pipe = self.redis.pipeline(transaction=False)
         for item, _ in delivered:
-            pipe.set(self.keys.seen(item.payload["account"], item.payload["wamid"]), "1", ex=SEEN_TTL)
+            pipe.set(self.keys.seen(item.payload["account"], item.payload["wamid"]), "1",
+                     ex=self.config.dedup_ttl_seconds)
             self.media.forget(item.payload["wamid"])
         pipe.execute()
 

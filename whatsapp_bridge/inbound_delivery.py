@@ -33,9 +33,9 @@ from concurrent.futures import ThreadPoolExecutor
 from whatsapp_bridge import contract
 from whatsapp_bridge.config import BridgeConfig
 from whatsapp_bridge.inbound_parse import BatchReport, DeadLetters, Item
-from whatsapp_bridge.keys import SEEN_TTL
 from whatsapp_bridge.odoo_client import OdooClient, OdooError, OdooPermanentError, OdooServerError, OdooTransientError
 from whatsapp_bridge.retry import Backoff, retry
+from whatsapp_bridge.sharding import IdentityUnion
 from whatsapp_bridge.streams import Streams
 from whatsapp_bridge.worker_loop import OdooAlert
 
@@ -149,7 +149,8 @@ class Delivery:
         """Keep a payload Odoo took (one without media: small) for the probe."""
         payload = next((i.payload for i in reversed(chunk) if "media" not in i.payload), None)
         if payload is not None:
-            self.streams.redis.set(self.streams.keys.probe(method), json.dumps(payload), ex=SEEN_TTL)
+            self.streams.redis.set(self.streams.keys.probe(method), json.dumps(payload),
+                                  ex=self.config.dedup_ttl_seconds)
 
     def _odoo_ingests(self, method: str) -> bool:
         """The probe: does Odoo take a call without the suspect message?"""
@@ -198,28 +199,13 @@ def customer_lanes(items: list[Item], count: int) -> list[list[Item]]:
     links the old ids to the new ones too)."""
     if count <= 1:
         return [items]
-    parent: dict[tuple, tuple] = {}
-
-    def find(key: tuple) -> tuple:
-        root = parent.setdefault(key, key)
-        while root != parent[root]:
-            root = parent[root]
-        while key != root:  # path compression
-            parent[key], key = root, parent[key]
-        return root
-
-    def union(a: tuple, b: tuple) -> None:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)  # the smallest id names the customer: the lane is deterministic
-
+    union = IdentityUnion()  # the smallest id names the customer: the lane is deterministic
     item_ids = [_identities(item.payload) for item in items]
     for ids in item_ids:
-        for other in ids[1:]:
-            union(ids[0], other)
+        union.union_all(ids)
     lanes: list[list[Item]] = [[] for _ in range(count)]
     for item, ids in zip(items, item_ids, strict=True):
-        customer = find(ids[0]) if ids else ("", "")
+        customer = union.find(ids[0]) if ids else ("", "")
         lanes[zlib.crc32(repr(customer).encode()) % count].append(item)
     return [lane for lane in lanes if lane]
 

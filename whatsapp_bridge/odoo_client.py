@@ -224,6 +224,10 @@ class OdooClient:
                 f"the Odoo addon speaks contract version {version!r}, this bridge speaks "
                 f"{contract.CONTRACT_VERSION}: upgrade the older side"
             )
+        if self.config.inbound_shards > 1 and "shards" not in (info.get("features") or []):
+            raise ContractMismatch(
+                f"WA_INBOUND_SHARDS={self.config.inbound_shards}, but the Odoo addon does not shard its outbound "
+                "jobs (contract feature 'shards'): upgrade the addon, or run one shard")
         return info
 
     def ingest_messages(self, messages: list[dict]) -> list[dict]:

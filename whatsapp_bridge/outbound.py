@@ -4,6 +4,9 @@
   ``<prefix>wa:sent:<message_id>`` (30 days, see ``keys``); a job pushed again (Odoo's cron re-pushes
   queued messages, a crash before the ack) is not sent twice, only its result is reported
   again.  A final failure is kept likewise in ``<prefix>wa:sendfail:<message_id>``.
+* Shards: Odoo appends a job to its recipient's shard of ``wa:out`` (``contract.outbound_route_key``);
+  a shard is served by the one worker holding its lease (``sharding``), so several processes share
+  the sending while each recipient's jobs stay in one stream.
 * Order per recipient: jobs of one recipient are sent one after the other, in stream order;
   when one must wait (pair-rate backoff, transient error) the later ones of that recipient
   wait too.  Different recipients are sent concurrently, all under one token bucket
@@ -42,8 +45,9 @@ from whatsapp_bridge.providers.base import Button, ErrorClass, ListRow, Provider
 from whatsapp_bridge.providers.session import SessionAccountProvider
 from whatsapp_bridge.ratelimit import RecipientBackoff, TokenBucket
 from whatsapp_bridge.retry import Stopped, retry
+from whatsapp_bridge.sharding import ShardLease
 from whatsapp_bridge.streams import GROUP_OUT, Entry, Streams
-from whatsapp_bridge.worker_loop import OdooAlert, run_until_stopped
+from whatsapp_bridge.worker_loop import OdooAlert, run_until_stopped, stand_by
 
 log = logging.getLogger(__name__)
 
@@ -93,18 +97,23 @@ class OutboundWorker:
         bucket: TokenBucket | None = None,
         backoff: RecipientBackoff | None = None,
         concurrency: int = 8,
+        shard: int = 0,
     ):
         self.config = config
         self.redis = redis_client
-        self.streams = Streams(redis_client, config.stream_prefix)
+        self.shard = shard
+        self.streams = Streams.of(config, redis_client, shard)
         self.keys = self.streams.keys
         self.odoo = odoo
         self.provider = provider
         self.stop = stop or threading.Event()
-        self.bucket = bucket or TokenBucket(config.rate_per_second)
+        # the number's rate is shared by its shards' workers
+        self.bucket = bucket or TokenBucket(config.rate_per_second / config.inbound_shards)
         self.backoff = backoff or RecipientBackoff(base=1.0, cap=min(300.0, max(1.0, config.backoff_max_seconds * 4)))
         self.concurrency = concurrency
         self.consumer = f"{config.consumer_name}-out"
+        self.lease = ShardLease(redis_client, self.keys.lease(contract.STREAM_OUT), self.consumer,
+                                config.shard_lease_seconds, self.stop)
         self._pause_lock = threading.Lock()
         self.paused: dict | None = None
         self._probe_at = 0.0
@@ -120,10 +129,20 @@ class OutboundWorker:
             self._probe_at = 0.0
 
     def run(self) -> None:
-        run_until_stopped(self.stop, self.setup, self._step, self.config.backoff_max_seconds,
-                          "outbound", self.consumer, self.streams.name(contract.STREAM_OUT))
+        try:
+            run_until_stopped(self.stop, self._prepare, self._step, self.config.backoff_max_seconds,
+                              "outbound", self.consumer, self.streams.name(contract.STREAM_OUT))
+        finally:
+            self.lease.release()
+
+    def _prepare(self) -> None:
+        """Serve the shard once its lease is ours; jobs a previous owner left pending become ours, first."""
+        self.lease.acquire(on_wait=lambda holder: stand_by(self.streams.name(contract.STREAM_OUT), holder))
+        self.setup()
+        self.streams.claim_all(contract.STREAM_OUT, GROUP_OUT, self.consumer)
 
     def _step(self) -> None:
+        self.lease.check()
         if time.monotonic() - self._last_claim > self.config.claim_idle_ms / 1000 / 2:
             self._claim_idle()
         self.run_once()

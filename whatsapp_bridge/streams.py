@@ -18,6 +18,7 @@ from whatsapp_bridge.keys import Keys
 
 GROUP_IN = "wa-bridge-inbound"
 GROUP_OUT = "wa-bridge-outbound"
+DEAD_LETTERS_MAX = 10_000  # wa:dead keeps about this many (WA_DEAD_LETTERS_MAX): the oldest are dropped
 
 @dataclass(frozen=True)
 class Entry:
@@ -41,12 +42,25 @@ def _entries(raw) -> list[Entry]:
     return out
 
 
-class Streams:
-    """Stream operations for one deployment (one prefix) on one Redis client."""
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
-    def __init__(self, client: redis.Redis, prefix: str = ""):
+
+class Streams:
+    """Stream operations for one deployment (one prefix) on one Redis client, as seen by shard
+    ``index`` of ``count`` (``wa:in`` / ``wa:out`` name that shard's streams)."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "", index: int = 0, count: int = 1,
+                 dead_max: int = DEAD_LETTERS_MAX):
         self.redis = client
-        self.keys = Keys(prefix)
+        self.keys = Keys(prefix, index, count)
+        self.dead_max = dead_max
+
+    @classmethod
+    def of(cls, config, client: redis.Redis, shard: int = 0) -> Streams:
+        """The streams of ``config``'s deployment as shard ``shard`` sees them."""
+        return cls(client, config.stream_prefix, shard, config.inbound_shards, config.dead_letters_max)
 
     def name(self, base: str) -> str:
         return self.keys.stream(base)
@@ -67,7 +81,10 @@ class Streams:
             "payload": payload,
         }
         record.update(extra)
-        return self.add(contract.STREAM_DEAD, record)
+        text = json.dumps(record, ensure_ascii=False)
+        # capped: a flood of bad input cannot fill Redis (``/health`` alerts before the cap drops any)
+        return _decode(self.redis.xadd(self.name(contract.STREAM_DEAD), {contract.PAYLOAD_FIELD: text},
+                                       maxlen=self.dead_max, approximate=True))
 
     # -- consuming -------------------------------------------------------------------------
     def ensure_group(self, base: str, group: str) -> None:
@@ -103,6 +120,18 @@ class Streams:
             start = next_start
         return claimed
 
+    def claim_all(self, base: str, group: str, consumer: str, count: int = 1000) -> int:
+        """Make every entry pending in ``group`` ours (``XAUTOCLAIM`` with no idle time): for the holder of
+        a shard's lease, which is the only reader; they are then re-read, in stream order, as own pending."""
+        taken, start = 0, "0-0"
+        while True:
+            result = self.redis.xautoclaim(self.name(base), group, consumer, 0, start_id=start, count=count)
+            next_start = _decode(result[0])
+            taken += len(result[1])
+            if next_start in ("0-0", start):
+                return taken
+            start = next_start
+
     def delivery_counts(self, base, group, first, last, consumer, count) -> dict[str, int]:
         rows = self.redis.xpending_range(
             self.name(base), group, min=first, max=last, count=count, consumername=consumer
@@ -118,7 +147,28 @@ class Streams:
         pipe.xack(stream, group, *ids)
         if delete:
             pipe.xdel(stream, *ids)
-        return int(pipe.execute()[0])
+        acked = int(pipe.execute()[0])
+        if not delete:
+            self.trim_acked(base)
+        return acked
+
+    def trim_acked(self, base: str) -> None:
+        """A stream several groups read (``wa:control``) cannot delete on ack: trim (``XTRIM MINID ~``)
+        what every group has acked, i.e. below the oldest entry some group still has pending or not read."""
+        stream = self.name(base)
+        try:
+            groups = self.redis.xinfo_groups(stream)
+        except redis.ResponseError:
+            return
+        floor = None
+        for group in groups:
+            name = _decode(group["name"])
+            low = _decode(group.get("last-delivered-id") or "0-0")
+            if int(group.get("pending") or 0):
+                low = min(low, _decode(self.redis.xpending(stream, name)["min"]), key=_id_key)
+            floor = low if floor is None else min(floor, low, key=_id_key)
+        if floor and floor != "0-0":
+            self.redis.xtrim(stream, minid=floor, approximate=True)
 
     def set_alert(self, name: str, reason: str, code=None, action: str = "") -> dict:
         info = {"reason": reason, "code": code, "since": int(time.time()), "action": action}

@@ -45,7 +45,7 @@ class TemplateWorker:
                  stop: threading.Event | None = None):
         self.config = config
         self.redis = redis_client
-        self.streams = Streams(redis_client, config.stream_prefix)
+        self.streams = Streams.of(config, redis_client)
         self.odoo = odoo
         self.provider = provider
         self.stop = stop or threading.Event()

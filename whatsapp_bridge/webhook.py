@@ -4,8 +4,10 @@
   ``hub.verify_token`` -> ``hub.challenge`` echoed as text; anything else -> 403.
 * ``POST /webhook`` ``X-Hub-Signature-256: sha256=<hex>`` must equal HMAC-SHA256(app secret,
   raw body) (constant-time compare).  Missing -> 401, wrong -> 403, and nothing is stored.
-  Valid -> XADD the raw body to ``wa:in`` (field ``payload``) -> 200.  Redis unavailable -> 503,
-  so Meta retries later.  No parsing here: the inbound worker does it.
+  Valid -> XADD the raw body to ``wa:in`` (field ``payload``) -> 200; with shards, to the shard of
+  its customer (``sharding``: a body naming customers of several shards is split, one body per shard;
+  only the customer ids are read here).  Redis unavailable, or a resharding under way -> 503, so Meta
+  retries later.  No parsing here: the inbound worker does it.
 * ``GET /health``   Redis, Odoo and Graph reachability, stream lengths, pending counts, dead
   letters and alerts as JSON (HTTP 503 when something is down).
 """
@@ -30,7 +32,8 @@ from starlette.routing import Route
 
 from whatsapp_bridge import contract
 from whatsapp_bridge.config import BridgeConfig
-from whatsapp_bridge.keys import ALERT_NAMES, Keys
+from whatsapp_bridge.keys import ALERT_NAMES, ROUTE_TTL, Keys
+from whatsapp_bridge.sharding import ShardCountGuard, plan_body
 from whatsapp_bridge.streams import GROUP_IN, GROUP_OUT
 
 log = logging.getLogger(__name__)
@@ -63,7 +66,8 @@ def create_app(
     redis_client: aioredis.Redis | None = None,
     http_client: httpx.AsyncClient | None = None,
 ) -> Starlette:
-    stream_in = Keys(config.stream_prefix).stream(contract.STREAM_IN)
+    keys = Keys(config.stream_prefix, 0, config.inbound_shards)
+    guard = ShardCountGuard(config.inbound_shards)
     state: dict = {"redis": redis_client, "http": http_client}
     secret = config.app_secret
 
@@ -111,7 +115,12 @@ def create_app(
             log.warning("webhook with a wrong signature refused", extra={"fields": {"client": _client(request)}})
             return PlainTextResponse("invalid signature", status_code=403)
         try:
-            await state["redis"].xadd(stream_in, {contract.PAYLOAD_FIELD: body})
+            if guard.due() and not guard.seen(await _shard_count(state["redis"], keys, config.inbound_shards)):
+                log.error("the shard count changed, webhook refused with 503 (Meta retries): restart this "
+                          "process with the new WA_INBOUND_SHARDS", extra={"fields": {
+                              "ours": config.inbound_shards, "in_force": guard.in_force}})
+                return PlainTextResponse("resharding: temporarily unavailable", status_code=503)
+            await _append(state["redis"], keys, config.inbound_shards, body)
         except (RedisError, OSError) as exc:
             log.error("Redis unavailable, webhook refused with 503 (Meta retries)", extra={"fields": {
                 "error": str(exc)}})
@@ -146,6 +155,34 @@ def create_app(
     return Starlette(routes=routes, lifespan=lifespan)
 
 
+async def _shard_count(client: aioredis.Redis, keys: Keys, ours: int):
+    """The shard count in force; recorded again (as ours) when Redis lost it (restarted without its data)."""
+    raw = await client.hget(keys.shards, "count")
+    if raw is None:
+        await client.hsetnx(keys.shards, "count", ours)
+    return raw
+
+
+async def _append(client: aioredis.Redis, keys: Keys, count: int, body: bytes) -> None:
+    """``sharding.route_and_add`` on the async client: the body to its customers' ``wa:in`` shards."""
+    if count <= 1:
+        await client.xadd(keys.stream(contract.STREAM_IN), {contract.PAYLOAD_FIELD: body})
+        return
+    plan = plan_body(body, keys)
+    found = {}
+    if plan.lookups:
+        pipe = client.pipeline(transaction=False)
+        for name in plan.lookups:
+            pipe.get(name)
+        found = {k: v.decode() for k, v in zip(plan.lookups, await pipe.execute(), strict=True) if v}
+    pipe = client.pipeline(transaction=False)
+    for shard, part in plan.parts(count, keys, found):
+        pipe.xadd(keys.shard_stream(contract.STREAM_IN, shard), {contract.PAYLOAD_FIELD: part})
+    for key, phone in plan.pins(keys).items():
+        pipe.set(key, phone, ex=ROUTE_TTL)
+    await pipe.execute()
+
+
 def _client(request: Request) -> str:
     return request.client.host if request.client else "?"
 
@@ -155,27 +192,32 @@ async def _redis_health(client: aioredis.Redis, config: BridgeConfig) -> dict:
         await client.ping()
     except (RedisError, OSError) as exc:
         return {"ok": False, "detail": f"unreachable: {exc}"}
-    keys = Keys(config.stream_prefix)
+    keys = Keys(config.stream_prefix, 0, config.inbound_shards)
     streams = {}
-    for base, group in ((contract.STREAM_IN, GROUP_IN), (contract.STREAM_OUT, GROUP_OUT),
-                        (contract.STREAM_CONTROL, None), (contract.STREAM_DEAD, None)):
-        name = keys.stream(base)
+    named = [(keys.shard_stream(base, i), group, keys.for_shard(i).lease(base))
+             for base, group in ((contract.STREAM_IN, GROUP_IN), (contract.STREAM_OUT, GROUP_OUT))
+             for i in range(config.inbound_shards)]
+    named += [(keys.stream(contract.STREAM_CONTROL), None, None), (keys.stream(contract.STREAM_DEAD), None, None)]
+    for name, group, lease in named:
         info = {"length": int(await client.xlen(name))}
         if group:
             try:
                 info["pending"] = int((await client.xpending(name, group))["pending"])
             except ResponseError:
                 info["pending"] = 0
+            holder = await client.get(lease)
+            info["served_by"] = holder.decode(errors="replace") if holder else None
         streams[name] = info
-    alerts = []
+    alerts = await _bound_alerts(client, keys, config, streams)
     for name in ALERT_NAMES:
-        raw = await client.get(keys.alert(name))
+        raw = await client.get(Keys(config.stream_prefix).alert(name))
         if raw:
             try:
                 alerts.append(dict(json.loads(raw), source=name))
             except ValueError:
                 alerts.append({"source": name, "reason": raw.decode(errors="replace")})
-    streams["status_retries"] = int(await client.zcard(keys.retry_statuses))
+    streams["status_retries"] = sum([int(await client.zcard(keys.for_shard(i).retry_statuses))
+                                     for i in range(config.inbound_shards)])
     sessions = {}  # WhatsApp Web sessions (the session process): state, reason, uptime of the connection
     for account, raw in (await client.hgetall(keys.session_state)).items():
         try:
@@ -188,6 +230,37 @@ async def _redis_health(client: aioredis.Redis, config: BridgeConfig) -> dict:
             "uptime_s": max(0, int(time.time()) - since) if since else None}
     return {"ok": True, "detail": "ok", "streams": streams, "alerts": alerts, "sessions": sessions,
             "dead_letters": streams[keys.stream(contract.STREAM_DEAD)]["length"]}
+
+
+async def _bound_alerts(client: aioredis.Redis, keys: Keys, config: BridgeConfig, streams: dict) -> list[dict]:
+    """Alerts of bounded resources: dead letters near their cap, entries left in a former shard count's
+    streams (written by a producer that had not seen the resharding), shard count not ours."""
+    alerts = []
+    dead = streams[keys.stream(contract.STREAM_DEAD)]["length"]
+    if dead >= 0.9 * config.dead_letters_max:
+        alerts.append({"source": "dead_letters", "reason": (
+            f"{keys.stream(contract.STREAM_DEAD)} holds {dead} dead letters, its cap is {config.dead_letters_max} "
+            "(WA_DEAD_LETTERS_MAX): the oldest are being dropped"),
+            "action": "read them (XRANGE), replay or delete what is handled (XDEL); raise the cap if needed"})
+    record = {k.decode(): v.decode() for k, v in (await client.hgetall(keys.shards)).items()}
+    in_force = int(record.get("count") or 1)
+    if in_force != config.inbound_shards:
+        alerts.append({"source": "shards", "reason": (
+            f"this process runs WA_INBOUND_SHARDS={config.inbound_shards}, the deployment {in_force}: "
+            "its webhooks are refused with 503"), "action": f"restart it with WA_INBOUND_SHARDS={in_force}"})
+    previous = int(record.get("previous") or in_force)
+    if previous != in_force:
+        left = []
+        for base in contract.SHARDED_STREAMS:
+            for i in range(previous):
+                name = contract.shard_stream(base, config.stream_prefix, i, previous)
+                if name not in streams and await client.xlen(name):
+                    left.append(name)
+        if left:
+            alerts.append({"source": "former_shards", "reason": (
+                f"streams of the former shard count {previous} hold entries nobody reads: {', '.join(left)}"),
+                "action": "python -m whatsapp_bridge shards --move-former (appends them to their shards now)"})
+    return alerts
 
 
 async def _odoo_health(http: httpx.AsyncClient, config: BridgeConfig) -> dict:

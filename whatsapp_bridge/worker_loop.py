@@ -1,4 +1,4 @@
-"""What both workers share: the run loop that rides out Redis outages, and the Odoo alert."""
+"""What both workers share: the run loop that rides out Redis outages and lost shard leases, and the Odoo alert."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import redis
 
 from whatsapp_bridge.odoo_client import OdooAuthError, OdooServerError, OdooTransientError
 from whatsapp_bridge.retry import Backoff, Stopped
+from whatsapp_bridge.sharding import LeaseLost
 from whatsapp_bridge.streams import Streams
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,10 @@ def run_until_stopped(stop: threading.Event, prepare: Callable[[], None], step: 
                     prepared = True
                 step()
                 backoff.reset()
+            except LeaseLost as exc:  # another consumer serves the shard now: stand by again
+                prepared = False
+                log.error("shard lease lost, standing by", extra={"fields": {
+                    "worker": name, "consumer": consumer, "error": str(exc)}})
             except redis.exceptions.RedisError as exc:
                 prepared = False
                 log.error("Redis unavailable, worker retrying", extra={"fields": {
@@ -45,6 +50,12 @@ def run_until_stopped(stop: threading.Event, prepare: Callable[[], None], step: 
     except Stopped:
         pass
     log.info(f"{name} worker stopped", extra={"fields": {"consumer": consumer}})
+
+
+def stand_by(stream: str, holder: str | None) -> None:
+    """Logged while a worker waits for a shard another consumer serves."""
+    log.info("shard served by another consumer, standing by", extra={"fields": {
+        "stream": stream, "holder": holder}})
 
 
 class OdooAlert:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -113,6 +114,8 @@ class OdooDouble:
         self.attachments: dict[int, dict] = {}
         self.known_templates: set[tuple[str, str]] = set()  # report_template_states: "applied" for these
         self.version = contract.CONTRACT_VERSION
+        self.features = contract.CONTRACT_FEATURES  # an older addon: without "shards", say
+        self.latency: tuple[float, float] | None = None  # (seconds per call, per item): a remote Odoo (benchmarks)
         self.authentications = 0
         self.max_request_bytes: int | None = None  # larger bodies get HTTP 413, like Odoo's 128 MiB limit
         self.request_sizes: list[int] = []
@@ -141,6 +144,11 @@ class OdooDouble:
         raw = await request.body()
         with self.lock:
             self.request_sizes.append(len(raw))
+        if self.latency is not None:  # an Odoo on other machines: each call costs time, not this CPU
+            per_call, per_item = self.latency
+            args = json.loads(raw)["params"].get("args") or []
+            items = args[5][0] if len(args) > 5 and args[5] and isinstance(args[5][0], list) else []
+            await asyncio.sleep(per_call + per_item * len(items))
         if self.max_request_bytes is not None and len(raw) > self.max_request_bytes:
             return Response("Request Entity Too Large", status_code=413)
         body = json.loads(raw)
@@ -257,7 +265,7 @@ class OdooDouble:
 
     def _contract_info(self):
         return {"version": self.version, "streams": list(contract.STREAMS),
-                "methods": list(contract.API_METHODS)}
+                "methods": list(contract.API_METHODS), "features": list(self.features)}
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/jsonrpc", self.endpoint, methods=["POST"])])

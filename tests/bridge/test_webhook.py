@@ -105,7 +105,7 @@ def test_health_reports_streams_and_dependencies(client, config, rds, prefix):
     assert data["streams"][f"{prefix}wa:dead"]["length"] == 1
     assert data["dead_letters"] == 1
     assert data["streams"]["status_retries"] == 0
-    assert data["streams"][f"{prefix}wa:in"] == {"length": 0, "pending": 0}
+    assert data["streams"][f"{prefix}wa:in"] == {"length": 0, "pending": 0, "served_by": None}
     assert data["alerts"] == []
 
 

@@ -114,3 +114,36 @@ def test_env_example_documents_every_variable_compose_reads():
     used = set(INTERPOLATION.findall(COMPOSE.read_text(encoding="utf-8")))
     missing = {name for name, _ in used} - documented
     assert not missing, f".env.example does not document {sorted(missing)}"
+
+
+def test_the_scale_profile_runs_two_bridge_shards_with_distinct_indexes(services, tmp_path):
+    """``WA_INBOUND_SHARDS=2 WA_SHARD_INDEX=0 docker compose --profile scale up``: two bridge processes, one
+    shard each, together serving every shard, one WhatsApp Web session; without the profile, one bridge."""
+    key_file = tmp_path / "bridge.env"
+    key_file.write_text("WA_ODOO_DB=whatsapp\nWA_ODOO_LOGIN=whatsapp-bridge\nWA_ODOO_API_KEY=" + "a" * 40 + "\n")
+    scaled = {name: s for name, s in services.items() if "scale" in s.get("profiles", [])}
+    assert list(scaled) == ["bridge-shard1"]
+    default = [name for name, s in services.items() if not s.get("profiles") and "whatsapp_bridge" in str(
+        s.get("command")) and "all" in s.get("command", [])]
+    assert default == ["bridge"]
+    env = {"WA_INBOUND_SHARDS": "2", "WA_SHARD_INDEX": "0"}
+    configs = {}
+    for name in ("bridge", "bridge-shard1"):
+        service = services[name]
+        environ = {k: interpolate(str(v), env) for k, v in service["environment"].items()}
+        configs[name] = load_config(environ=environ, env_file=key_file)
+        assert service["command"][-2:] == ["--env-file", "/run/wa/bridge.env"]
+    assert {c.inbound_shards for c in configs.values()} == {2}
+    assert [configs[n].served_shards for n in ("bridge", "bridge-shard1")] == [(0,), (1,)]
+    assert [c.session_child for c in configs.values()] == [True, False], "one WhatsApp Web session process"
+    assert services["bridge-shard1"]["ports"] != services["bridge"]["ports"]
+    # one bridge alone (no profile): one shard, served by it
+    single = load_config(environ={k: interpolate(str(v)) for k, v in services["bridge"]["environment"].items()},
+                         env_file=key_file)
+    assert single.inbound_shards == 1 and single.served_shards == (0,)
+
+
+def test_redis_keeps_the_streams_on_disk(services):
+    command = services["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert "redis-data:/data" in services["redis"]["volumes"]

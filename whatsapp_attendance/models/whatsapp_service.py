@@ -1394,7 +1394,8 @@ class WhatsappService(models.Model):
         rows = [{'id': f"{MENU_ID_PREFIX}{option.id}", 'title': option.name,
                  'description': option.description or ''} for option in options]
         human_title = lang_env._("Talk to an attendant")[:contract.LIST_LIMITS['row_title']]
-        if len(rows) < contract.LIST_LIMITS['rows'] and \
+        # a menu with its own "talk to a person" option needs no second one
+        if len(rows) < contract.LIST_LIMITS['rows'] and 'human' not in options.mapped('action') and \
                 normalize_answer(human_title) not in {normalize_answer(row['title']) for row in rows}:
             rows.append({'id': MENU_HUMAN_ID, 'title': human_title, 'description': ''})
         menu_list = {'button': (menu.list_button or lang_env._("Options"))[:20], 'rows': rows}

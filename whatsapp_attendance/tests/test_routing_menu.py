@@ -112,7 +112,7 @@ class TestRoutingMenu(WhatsappCase):
         self.assertEqual([j['type'] for j in jobs], ['document', 'interactive'])
 
     def test_many_options_go_as_a_list_message_and_a_list_reply_is_understood(self):
-        self.menu.write({'option_ids': [Command.create({'name': f"Option {n}", 'action': 'human'})
+        self.menu.write({'option_ids': [Command.create({'name': f"Option {n}", 'action': 'answer', 'answer': "Ok."})
                                         for n in range(4, 8)]})
         service = self.open_service('5511955550004')
         menu_message = self.automatic(service, 'menu')
@@ -127,6 +127,13 @@ class TestRoutingMenu(WhatsappCase):
         contract.validate_outbound_job(job)
         self.say(service, '', mtype='interactive', interactive={'id': rows[1]['id'], 'title': rows[1]['title']})
         self.assertEqual(service.menu_id, self.billing)
+
+    def test_a_list_with_its_own_talk_to_a_person_option_gets_no_second_one(self):
+        self.menu.write({'option_ids': [Command.create({'name': f"Option {n}", 'action': 'answer', 'answer': "Ok."})
+                                        for n in range(4, 7)] + [Command.create({'name': "A person", 'action': 'human'})]})
+        rows = self.automatic(self.open_service('5511955550014'), 'menu').menu_list['rows']
+        self.assertEqual([r['title'] for r in rows][-1], "A person")
+        self.assertNotIn('menu:human', [r['id'] for r in rows], "the demo's list showed two 'talk to an attendant' rows")
 
     def test_whatsapp_web_and_the_setting_get_numbered_text(self):
         self.params.set_param('whatsapp_attendance.menu_numbered_text', 'True')

@@ -40,16 +40,29 @@ def get_client(url):
         return client
 
 
+def shard_count(client, prefix):
+    """The bridge's shard count (``contract.SHARDS_KEY``, written by the bridge at start; none: 1)."""
+    raw = client.hget(prefix + contract.SHARDS_KEY, "count")
+    try:
+        return max(1, int(raw)) if raw else 1
+    except ValueError:
+        return 1
+
+
 def push(url, prefix, base_stream, payloads):
-    """XADD every payload to ``prefix + base_stream``; return how many were written.
+    """XADD every payload to ``prefix + base_stream`` (an outbound job: to its recipient's shard of
+    ``wa:out``, read at every push so a resharding is followed at once); return how many were written.
 
     Raises ``redis.RedisError`` when Redis cannot be reached.
     """
     if not payloads:
         return 0
-    stream = contract.stream_name(base_stream, prefix)
-    pipe = get_client(url).pipeline(transaction=False)
+    client = get_client(url)
+    count = shard_count(client, prefix) if base_stream == contract.STREAM_OUT else 1
+    pipe = client.pipeline(transaction=False)
     for payload in payloads:
+        index = contract.shard_index(contract.outbound_route_key(payload), count) if count > 1 else 0
+        stream = contract.shard_stream(base_stream, prefix, index, count)
         pipe.xadd(stream, {contract.PAYLOAD_FIELD: json.dumps(payload, separators=(",", ":"))},
                   maxlen=STREAM_MAXLEN, approximate=True)
     pipe.execute()

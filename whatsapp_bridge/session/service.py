@@ -55,6 +55,7 @@ from whatsapp_bridge.retry import Stopped, retry
 from whatsapp_bridge.session import driver as ev
 from whatsapp_bridge.session.store import SessionStore
 from whatsapp_bridge.session_parser import MEDIA_PREFIX, OBJECT, WebhookParseError, parse_any_message
+from whatsapp_bridge.sharding import route_and_add
 from whatsapp_bridge.streams import Streams
 from whatsapp_bridge.worker_loop import run_until_stopped
 
@@ -73,7 +74,7 @@ class SessionService:
                  stop: threading.Event | None = None, graph: requests.Session | None = None):
         self.config = config
         self.redis = redis_client
-        self.streams = Streams(redis_client, config.stream_prefix)
+        self.streams = Streams.of(config, redis_client)
         self.keys = self.streams.keys
         self.odoo = odoo
         self.driver_factory = driver_factory  # (account, emit) -> SessionDriver
@@ -233,8 +234,8 @@ class SessionService:
         elif isinstance(event, ev.Message):
             self.inbound_message(account, event)
         elif isinstance(event, ev.Receipt):
-            self.streams.add(contract.STREAM_IN, {"object": OBJECT, "v": contract.CONTRACT_VERSION,
-                                                  "account": account, "statuses": [event.data]})
+            self.publish({"object": OBJECT, "v": contract.CONTRACT_VERSION, "account": account,
+                          "statuses": [event.data]})
         elif isinstance(event, ev.Contacts):
             self.contacts(account, list(event.items))
         elif isinstance(event, ev.History):
@@ -326,8 +327,11 @@ class SessionService:
             media["id"] = store_media(self.redis, self.keys, event.media, media.get("mimetype") or "",
                                       media.get("filename") or "")
             data["media"] = media
-        self.streams.add(contract.STREAM_IN, {"object": OBJECT, "v": contract.CONTRACT_VERSION, "account": account,
-                                              "messages": [data]})
+        self.publish({"object": OBJECT, "v": contract.CONTRACT_VERSION, "account": account, "messages": [data]})
+
+    def publish(self, event: dict) -> None:
+        """Append a session event to its customer's ``wa:in`` shard (the webhook's routing, ``sharding``)."""
+        route_and_add(self.redis, self.keys, self.config.inbound_shards, json.dumps(event, ensure_ascii=False))
 
     def history(self, account: str, event: ev.History) -> None:
         """The recent history of the phone's chats: the last messages of each, oldest first, to Odoo."""
