@@ -43,10 +43,12 @@ odoo -c "$CONF" -d wa_test_demo -u whatsapp_attendance --stop-after-init >"$RUN_
     && ! grep -qE " (ERROR|CRITICAL) " "$RUN_DIR/logs/upgrade.log" \
     || { grep -E " (ERROR|CRITICAL) " -A20 "$RUN_DIR/logs/upgrade.log" | head -40 >&2; die "upgrade failed"; }
 
-say "Addon tests under Odoo's own runner (--test-enable --test-tags /whatsapp_attendance, as the official image and OCA CI)"
+# on the database with demo data, as the official image and OCA CI run them; the pytest stage
+# below runs them again on the database without (so both kinds are covered)
+say "Addon tests under Odoo's own runner on the demo database wa_test_demo (--test-enable --test-tags /whatsapp_attendance, as the official image and OCA CI); pytest below uses wa_test, without demo data"
 runner_log="$RUN_DIR/logs/odoo-runner.log"
 set +e
-odoo -c "$CONF" -d wa_test -u whatsapp_attendance --test-enable --test-tags /whatsapp_attendance \
+odoo -c "$CONF" -d wa_test_demo -u whatsapp_attendance --test-enable --test-tags /whatsapp_attendance \
     --http-port "${ODOO_TEST_PORT:-8069}" --stop-after-init --log-level=test >"$runner_log" 2>&1
 runner_status=$?
 set -e

@@ -20,6 +20,9 @@ PNG_B64 = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwAD
 OGG_B64 = base64.b64encode(b"OggS\x00\x02" + b"\x00" * 40 + b"OpusHead").decode()
 
 _wamids = itertools.count(1)
+# the customer of the tests that need just one: a number the demo data do not have (their Maria
+# Souza is 5511987654321, with a service waiting)
+CUSTOMER_WA_ID = '5511976540001'
 
 
 class WhatsappCase(TransactionCase):
@@ -29,6 +32,7 @@ class WhatsappCase(TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.prefix = f"test-{uuid.uuid4().hex[:10]}:"
+        cls.stamp = uuid.uuid4().hex[:6]  # for the names a database may hold already (demo data)
         params = cls.env['ir.config_parameter'].sudo()
         params.set_param('whatsapp_attendance.redis_url', REDIS_URL)
         params.set_param('whatsapp_attendance.stream_prefix', cls.prefix)
@@ -55,7 +59,7 @@ class WhatsappCase(TransactionCase):
 
     # ------------------------------------------------------------------
     @classmethod
-    def inbound(cls, wa_id='5511987654321', text='hello', name='Maria', mtype='text', **extra):
+    def inbound(cls, wa_id=CUSTOMER_WA_ID, text='hello', name='Maria', mtype='text', **extra):
         item = {
             'v': 1, 'account': cls.account.phone_number_id, 'wamid': f"wamid.T{next(_wamids)}.{uuid.uuid4().hex[:6]}",
             'timestamp': 1767225600, 'from': {'wa_id': wa_id, 'name': name}, 'type': mtype,
@@ -71,7 +75,7 @@ class WhatsappCase(TransactionCase):
     def service_of(self, result):
         return self.env['whatsapp.service'].browse(result['service_id'])
 
-    def open_service(self, wa_id='5511987654321', attendant=None):
+    def open_service(self, wa_id=CUSTOMER_WA_ID, attendant=None):
         service = self.service_of(self.receive(self.inbound(wa_id=wa_id))[0])
         if attendant:
             service.with_user(attendant).action_take()
@@ -84,6 +88,13 @@ class WhatsappCase(TransactionCase):
     def stream_entries(self, base=contract.STREAM_OUT):
         entries = self.redis.xrange(contract.stream_name(base, self.prefix))
         return [json.loads(fields[b'payload']) for _id, fields in entries]
+
+
+def remove_other_services(env):
+    """Start from no service at all, for the tests of exact figures over every service (the
+    dashboard, the queue): a database with demo data has its customers waiting already. Deleted
+    inside the test's transaction, which rolls back; called before the test creates its own."""
+    env['whatsapp.service'].sudo().search([]).unlink()
 
 
 def populate_every_kind(env, account_key, attendant, colleague, routing=True):

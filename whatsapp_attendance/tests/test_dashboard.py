@@ -6,7 +6,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import SQL
 
-from .common import WhatsappCase
+from .common import WhatsappCase, remove_other_services
 
 # Wednesday 11 March 2026, 12:00 in São Paulo (UTC-3, no daylight saving time)
 NOW = datetime(2026, 3, 11, 15, 0, 0)
@@ -24,6 +24,7 @@ class TestDashboard(WhatsappCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        remove_other_services(cls.env)  # the figures count every service: exactly those below
         cls.env.company.partner_id.tz = 'America/Sao_Paulo'
         cls.supervisor = new_test_user(cls.env, login='wa_sup', name="Sofia Supervisor",
                                        groups='whatsapp_attendance.group_whatsapp_supervisor')

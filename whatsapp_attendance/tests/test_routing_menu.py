@@ -26,7 +26,8 @@ class TestRoutingMenu(WhatsappCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.params = cls.env['ir.config_parameter'].sudo()
-        cls.sales = cls.env['whatsapp.team'].create({'name': "Sales", 'member_ids': [Command.link(cls.attendant.id)]})
+        cls.sales = cls.env['whatsapp.team'].create({'name': f"Sales {cls.stamp}",
+                                                     'member_ids': [Command.link(cls.attendant.id)]})
         Menu = cls.env['whatsapp.menu'].with_user(cls.wa_admin)
         cls.billing = Menu.create({'name': "Billing", 'body': "What about your bill?", 'option_ids': [
             Command.create({'name': "Copy of my bill", 'action': 'answer', 'answer': "Here it is.",
@@ -128,11 +129,12 @@ class TestRoutingMenu(WhatsappCase):
         self.assertEqual(service.menu_id, self.billing)
 
     def test_a_list_with_its_own_talk_to_a_person_option_gets_no_second_one(self):
-        self.menu.write({'option_ids': [Command.create({'name': f"Option {n}", 'action': 'answer', 'answer': "Ok."})
-                                        for n in range(4, 7)] + [Command.create({'name': "A person", 'action': 'human'})]})
+        options = [Command.create({'name': f"Option {n}", 'action': 'answer', 'answer': "Ok."}) for n in range(4, 7)]
+        self.menu.write({'option_ids': options + [Command.create({'name': "A person", 'action': 'human'})]})
         rows = self.automatic(self.open_service('5511955550014'), 'menu').menu_list['rows']
         self.assertEqual([r['title'] for r in rows][-1], "A person")
-        self.assertNotIn('menu:human', [r['id'] for r in rows], "the demo's list showed two 'talk to an attendant' rows")
+        self.assertNotIn('menu:human', [r['id'] for r in rows],
+                         "the demo's list showed two 'talk to an attendant' rows")
 
     def test_whatsapp_web_and_the_setting_get_numbered_text(self):
         self.params.set_param('whatsapp_attendance.menu_numbered_text', 'True')

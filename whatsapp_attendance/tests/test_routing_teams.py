@@ -5,7 +5,7 @@ from odoo.tests import Form, new_test_user, tagged
 from odoo.tools import html2plaintext
 from odoo.tools.safe_eval import safe_eval
 
-from .common import WhatsappCase
+from .common import WhatsappCase, remove_other_services
 
 
 class RoutingCase(WhatsappCase):
@@ -20,10 +20,11 @@ class RoutingCase(WhatsappCase):
                                  groups='whatsapp_attendance.group_whatsapp_attendant')
         cls.supervisor = new_test_user(cls.env, login='wa_sup', name="Sara Supervisor",
                                        groups='whatsapp_attendance.group_whatsapp_supervisor')
+        remove_other_services(cls.env)  # each test checks whole queues
         Team = cls.env['whatsapp.team']
-        cls.sales = Team.create({'name': "Sales", 'color': 3, 'member_ids': [cls.attendant.id]})
+        cls.sales = Team.create({'name': f"Sales {cls.stamp}", 'color': 3, 'member_ids': [cls.attendant.id]})
         cls.support = Team.create({
-            'name': "Support", 'color': 5, 'member_ids': [cls.attendant_b.id, cls.carla.id],
+            'name': f"Support {cls.stamp}", 'color': 5, 'member_ids': [cls.attendant_b.id, cls.carla.id],
             'greeting': "Hello! Our support team will answer you shortly."})
         cls._phones = iter(range(5511960000001, 5511960009999))
 
@@ -70,7 +71,7 @@ class TestTeamQueues(RoutingCase):
         self.assertEqual(set(Service.search([('in_my_queues', '=', False), ('id', 'in', list(everyone))]).ids),
                          {support.id})
         self.assertFalse(Service.with_user(self.wa_admin).search([('in_my_queues', '!=', True)]))
-        with self.assertRaisesRegex(UserError, "waits in the Support queue"):
+        with self.assertRaisesRegex(UserError, f"waits in the {self.support.name} queue"):
             support.with_user(self.attendant).action_take()
         support.with_user(self.supervisor).action_take()
         self.assertEqual(support.user_id, self.supervisor, "a supervisor takes from any queue")
@@ -80,7 +81,7 @@ class TestTeamQueues(RoutingCase):
         service._whatsapp_set_team(self.support)
         entry = next(e for e in self.env['whatsapp.service'].with_user(self.attendant_b).whatsapp_queue()
                      if e['id'] == service.id)
-        self.assertEqual((entry['team_name'], entry['team_color']), ("Support", 5))
+        self.assertEqual((entry['team_name'], entry['team_color']), (self.support.name, 5))
 
     def test_routing_to_a_team_sends_its_greeting_as_the_system(self):
         service = self.customer()
@@ -118,12 +119,12 @@ class TestTeamQueues(RoutingCase):
                          "the former attendant left the conversation")
         self.assertIn(service.id, self.queue_of(self.attendant_b))
         self.assertNotIn(service.id, self.queue_of(self.attendant), "Ana is not in Support")
-        self.assertIn("Ana transferred this conversation to the Support queue. Asks about a defect",
+        self.assertIn(f"Ana transferred this conversation to the {self.support.name} queue. Asks about a defect",
                       " ".join(self.notes(service)))
-        self.assertEqual(service.assignment_note, "Transferred to the Support queue by Ana.")
+        self.assertEqual(service.assignment_note, f"Transferred to the {self.support.name} queue by Ana.")
         self.assertTrue(service.whatsapp_message_ids.filtered(
             lambda m: m.direction == 'outbound' and 'support team' in m.body), "the team's greeting")
-        with self.assertRaisesRegex(UserError, "already waiting in the Support queue"):
+        with self.assertRaisesRegex(UserError, f"already waiting in the {self.support.name} queue"):
             service.with_user(self.attendant_b)._transfer_to_team(self.support)
         # back to the same team's queue later: the customer is not greeted twice
         service.with_user(self.attendant_b).action_take()
@@ -164,7 +165,8 @@ class TestAutomaticAssignment(RoutingCase):
         service = self.customer()
         service._whatsapp_set_team(self.support)
         self.assertEqual((service.state, service.user_id), ('in_progress', self.attendant_b))
-        explanation = "Assigned automatically to Bruno: least busy online attendant of Support (1 of 5 services open)."
+        explanation = (f"Assigned automatically to Bruno: least busy online attendant of {self.support.name} "
+                       "(1 of 5 services open).")
         self.assertEqual(service.assignment_note, explanation, "shown on the form")
         self.assertIn(explanation, self.notes(service), "and in the conversation")
         self.assertIn(self.attendant_b.partner_id, service.channel_id.channel_member_ids.partner_id)
@@ -194,7 +196,7 @@ class TestAutomaticAssignment(RoutingCase):
         waiting = self.customer()
         waiting._whatsapp_set_team(self.support)
         self.assertEqual((waiting.state, waiting.user_id), ('waiting', self.env['res.users']))
-        why = ("Waiting for automatic assignment: every online attendant of Support is at their limit of "
+        why = (f"Waiting for automatic assignment: every online attendant of {self.support.name} is at their limit of "
                "simultaneous services.")
         self.assertEqual(waiting.assignment_note, why)
         self.env['whatsapp.service']._cron_auto_assign()
@@ -217,7 +219,8 @@ class TestAutomaticAssignment(RoutingCase):
     def test_the_customer_is_assigned_when_an_attendant_comes_online(self):
         service = self.customer()
         service._whatsapp_set_team(self.support)
-        self.assertEqual(service.assignment_note, "Waiting for automatic assignment: nobody of Support is online.")
+        self.assertEqual(service.assignment_note,
+                         f"Waiting for automatic assignment: nobody of {self.support.name} is online.")
         cron = self.env.ref('whatsapp_attendance.ir_cron_whatsapp_auto_assign')
         Trigger = self.env['ir.cron.trigger'].sudo()
         before = Trigger.search_count([('cron_id', '=', cron.id)])

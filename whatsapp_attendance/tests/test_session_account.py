@@ -138,11 +138,12 @@ class TestSessionAccount(WhatsappCase):
 
     def test_contacts_are_matched_by_number_never_duplicated_and_counted(self):
         Partner = self.env['res.partner']
-        maria = Partner.create({'name': "Maria (typed by hand)", 'mobile': "+55 11 98765-4321"})
+        # numbers nobody else has (the demo data's Maria has 5511987654321)
+        maria = Partner.create({'name': "Maria (typed by hand)", 'mobile': "+55 11 94321-8765"})
         Partner.create({'name': "Joana A", 'phone': "(21) 99887-7665"})
         Partner.create({'name': "Joana B", 'mobile': "+5521998877665"})
         contacts = [
-            {'v': 1, 'account': 'web-session-test', 'phone': '5511987654321', 'lid': '1201@lid', 'name': "Maria"},
+            {'v': 1, 'account': 'web-session-test', 'phone': '5511943218765', 'lid': '1201@lid', 'name': "Maria"},
             {'v': 1, 'account': 'web-session-test', 'phone': '5521998877665', 'name': "Joana"},
             {'v': 1, 'account': 'web-session-test', 'phone': '5531991234567', 'name': "Ana Costa"},
             {'v': 1, 'account': 'web-session-test', 'phone': '5531991234567', 'name': "Ana (again)"},
@@ -151,7 +152,7 @@ class TestSessionAccount(WhatsappCase):
         results = self.api.ingest_contacts(contacts)
         self.assertEqual([r['result'] for r in results], ['matched', 'ambiguous', 'new', 'matched'])
         self.assertEqual(results[0]['partner_id'], maria.id)
-        self.assertEqual(maria.whatsapp_phone, '+5511987654321')
+        self.assertEqual(maria.whatsapp_phone, '+5511943218765')
         self.assertEqual(results[2]['partner_id'], results[3]['partner_id'])
         self.assertEqual(Partner.search_count([]), before + 1, "one new contact, no duplicate")
         self.assertEqual((self.web.contacts_matched, self.web.contacts_new, self.web.contacts_ambiguous), (2, 1, 1))

@@ -18,9 +18,10 @@ class TestPhoneHistory(WhatsappCase):
         super().setUpClass()
         cls.web = cls.env['whatsapp.account'].create({
             'name': "Web number", 'provider': 'web', 'phone_number_id': 'web-history-test'})
-        cls.maria = cls.env['res.partner'].create({'name': "Maria Cadastrada", 'mobile': "+55 11 98765-4321"})
+        # a number of her own (the demo data's Maria has 5511987654321)
+        cls.maria = cls.env['res.partner'].create({'name': "Maria Cadastrada", 'mobile': "+55 11 94321-5678"})
 
-    def item(self, wamid, text, from_me=False, wa_id='5511987654321', timestamp=1767225600, **extra):
+    def item(self, wamid, text, from_me=False, wa_id='5511943215678', timestamp=1767225600, **extra):
         item = {'v': 1, 'account': self.web.phone_number_id, 'wamid': wamid, 'timestamp': timestamp,
                 'from': {'wa_id': wa_id, 'name': "Maria do celular"}, 'type': 'text', 'text': text,
                 'from_me': from_me}

@@ -4,7 +4,7 @@ import time
 from odoo import api
 from odoo.tests import HttpCase, new_test_user, tagged
 
-from .common import enable_live_bus
+from .common import enable_live_bus, remove_other_services
 
 ACCOUNT = 'pnid-tour-inbox'
 
@@ -18,6 +18,7 @@ class TestInboxTour(HttpCase):
     def setUpClass(cls):
         super().setUpClass()
         enable_live_bus(cls)  # what arrives must reach the page live
+        remove_other_services(cls.env)  # the tour counts the queue
         cls.env['ir.config_parameter'].sudo().set_param('whatsapp_attendance.stream_prefix', 'test-tour-inbox:')
         cls.env['whatsapp.account'].create({'name': "Inbox tour account", 'phone_number_id': ACCOUNT})
         cls.ana = new_test_user(cls.env, login='wa_inbox_ana', name="Ana Inbox",

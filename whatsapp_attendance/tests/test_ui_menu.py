@@ -48,7 +48,7 @@ class TestMenuTour(HttpCase):
         self.start_tour('/odoo/action-whatsapp_attendance.whatsapp_menu_action', 'whatsapp_attendance_menu_tour',
                         login='wa_menu_admin')
         Menu = self.env['whatsapp.menu']
-        main, billing = Menu.search([('name', '=', 'Principal')]), Menu.search([('name', '=', 'Financeiro')])
+        main, billing = Menu.search([('name', '=', 'Principal Tour')]), Menu.search([('name', '=', 'Financeiro Tour')])
         self.assertEqual(main._sorted_options().mapped('action'), ['team', 'submenu'])
         self.assertEqual(main._sorted_options()[0].team_id, self.team)
         self.assertEqual(main._sorted_options()[1].submenu_id, billing)

@@ -1,6 +1,6 @@
 from odoo.tests import HttpCase, new_test_user, tagged
 
-from .common import enable_live_bus
+from .common import enable_live_bus, remove_other_services
 
 ACCOUNT = 'pnid-tour-teams'
 
@@ -14,6 +14,7 @@ class TestTeamTour(HttpCase):
     def setUpClass(cls):
         super().setUpClass()
         enable_live_bus(cls)  # the transferred conversation leaves the sidebar live
+        remove_other_services(cls.env)  # the tour counts the queue
         cls.env['ir.config_parameter'].sudo().set_param('whatsapp_attendance.stream_prefix', 'test-tour-teams:')
         cls.env['whatsapp.account'].create({'name': "Teams tour account", 'phone_number_id': ACCOUNT})
         cls.ana = new_test_user(cls.env, login='wa_teams_ana', name="Ana Teams",

@@ -72,12 +72,12 @@ function saveAndBack(name) {
 
 /**
  * An administrator builds a two-level menu in WhatsApp → Configuration → Menu: the sub-menu
- * "Financeiro" (an answer with a canned text, a hand-off to a person), then the main menu, whose
+ * "Financeiro Tour" (an answer with a canned text, a hand-off to a person), then the main menu, whose
  * options route to the team "Vendas Tour" and open the sub-menu.
  */
 registry.category("web_tour.tours").add("whatsapp_attendance_menu_tour", {
     steps: () => [
-        ...newMenu("Financeiro", "Sobre o quê?"),
+        ...newMenu("Financeiro Tour", "Sobre o quê?"),
         ...addOption("Boleto", "Answer and ask again", [
             {
                 trigger: "div[name=option_ids] .o_data_row.o_selected_row div[name=answer] textarea",
@@ -85,10 +85,10 @@ registry.category("web_tour.tours").add("whatsapp_attendance_menu_tour", {
             },
         ]),
         ...addOption("Falar com alguém", "Hand to an attendant"),
-        ...saveAndBack("Financeiro"),
-        ...newMenu("Principal", "Olá! Como podemos ajudar?"),
+        ...saveAndBack("Financeiro Tour"),
+        ...newMenu("Principal Tour", "Olá! Como podemos ajudar?"),
         ...addOption("Comprar", "Route to a team", pick("team_id", "Vendas Tour")),
-        ...addOption("Boletos e pagamentos", "Open a sub-menu", pick("submenu_id", "Financeiro")),
-        ...saveAndBack("Principal"),
+        ...addOption("Boletos e pagamentos", "Open a sub-menu", pick("submenu_id", "Financeiro Tour")),
+        ...saveAndBack("Principal Tour"),
     ],
 });
