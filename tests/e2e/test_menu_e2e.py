@@ -61,7 +61,8 @@ def test_customer_picks_a_list_row_and_lands_in_the_team_queue_then_an_attendant
     interactive = shown["content"]["interactive"]
     assert interactive["type"] == "list" and interactive["action"]["button"] == "Opções"
     rows = interactive["action"]["sections"][0]["rows"]
-    assert [r["title"] for r in rows] == ["Comprar", "Boletos", "Horário", "Atendente", "Talk to an attendant"]
+    # its own "Atendente" option: no second, automatic "talk to an attendant" row
+    assert [r["title"] for r in rows] == ["Comprar", "Boletos", "Horário", "Atendente"]
     assert rows[0]["description"] == "Pedidos novos"
     assert "Olá! Como podemos ajudar?" in interactive["body"]["text"]
     svc = admin("whatsapp.service", "read", [service_id], ["menu_id", "state"])[0]
