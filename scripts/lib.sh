@@ -304,8 +304,13 @@ install_db() {
     local conf="$1" db="$2" demo="$3" log="$RUN_DIR/logs/install-$2.log"
     dropdb --if-exists --force "$db" >/dev/null 2>&1 || dropdb --if-exists "$db" >/dev/null 2>&1 || true
     local flags=()
-    # the demo speaks the users' language too: Brazilian Portuguese, next to English
-    if [ "$demo" = "no" ]; then flags+=(--without-demo=all); else flags+=(--load-language=pt_BR); fi
+    # demo=yes: the demo speaks the users' language too, Brazilian Portuguese next to English;
+    # demo=english: demo data in English only (what OCA CI and the official image's tests install)
+    case "$demo" in
+        no) flags+=(--without-demo=all) ;;
+        english) ;;
+        *) flags+=(--load-language=pt_BR) ;;
+    esac
     if ! odoo -c "$conf" -d "$db" -i whatsapp_attendance "${flags[@]}" --stop-after-init >"$log" 2>&1 \
         || grep -qE " (ERROR|CRITICAL) " "$log"; then
         grep -E " (ERROR|CRITICAL) " -A20 "$log" | head -60 >&2

@@ -39,16 +39,17 @@ done
 say "Install check: empty database, then demo database and upgrade (-u)"
 install_db "$CONF" wa_test no
 install_db "$CONF" wa_test_demo yes
+install_db "$CONF" wa_test_oca english
 odoo -c "$CONF" -d wa_test_demo -u whatsapp_attendance --stop-after-init >"$RUN_DIR/logs/upgrade.log" 2>&1 \
     && ! grep -qE " (ERROR|CRITICAL) " "$RUN_DIR/logs/upgrade.log" \
     || { grep -E " (ERROR|CRITICAL) " -A20 "$RUN_DIR/logs/upgrade.log" | head -40 >&2; die "upgrade failed"; }
 
-# on the database with demo data, as the official image and OCA CI run them; the pytest stage
-# below runs them again on the database without (so both kinds are covered)
-say "Addon tests under Odoo's own runner on the demo database wa_test_demo (--test-enable --test-tags /whatsapp_attendance, as the official image and OCA CI); pytest below uses wa_test, without demo data"
+# on a database with demo data in English, as the official image and OCA CI run them; the pytest
+# stage below runs them again on the database without demo data (so both kinds are covered)
+say "Addon tests under Odoo's own runner on wa_test_oca, demo data in English (--test-enable --test-tags /whatsapp_attendance, as the official image and OCA CI); pytest below uses wa_test, without demo data"
 runner_log="$RUN_DIR/logs/odoo-runner.log"
 set +e
-odoo -c "$CONF" -d wa_test_demo -u whatsapp_attendance --test-enable --test-tags /whatsapp_attendance \
+odoo -c "$CONF" -d wa_test_oca -u whatsapp_attendance --test-enable --test-tags /whatsapp_attendance \
     --http-port "${ODOO_TEST_PORT:-8069}" --stop-after-init --log-level=test >"$runner_log" 2>&1
 runner_status=$?
 set -e
