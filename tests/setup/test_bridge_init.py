@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from e2e.odoo_server import RUN_DIR, OdooServer
 
+from tests.e2e.odoo_server import RUN_DIR, OdooServer
 from whatsapp_bridge.config import load_config, parse_env_file
 from whatsapp_bridge.odoo_client import OdooClient
 
