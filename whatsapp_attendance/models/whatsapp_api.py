@@ -64,22 +64,7 @@ class WhatsappApi(models.AbstractModel):
     def ingest_messages(self, messages):
         """Store inbound WhatsApp messages; return ``[{wamid, message_id, service_id, partner_id, duplicate}]``."""
         this = self._check_bridge_access()
-        this._validate(messages, 'messages', contract.validate_inbound_message)
-        accounts = this._accounts_for(messages, 'messages')
-        for index, item in enumerate(messages):
-            if item['type'] in contract.MEDIA_TYPES:
-                try:
-                    base64.b64decode(item['media']['data'], validate=True)
-                except ValueError:
-                    path = f"messages[{index}].media.data"
-                    raise ValidationError(self.env._("%(path)s: not valid base64", path=path)) from None
-        this._lock_customers(messages)
-        # then one query finds the messages already stored (replays, or a concurrent call that
-        # just committed them)
-        stored = this.env['whatsapp.message'].search([
-            ('account_id', 'in', [a.id for a in accounts.values()]),
-            ('wamid', 'in', [item['wamid'] for item in messages])])
-        known = {(m.account_id.id, m.wamid): m for m in stored}
+        accounts, known = this._accept_messages(messages, contract.validate_inbound_message)
         new = []  # the new messages, in order: (index, item, account)
         for index, item in enumerate(messages):
             key = (accounts[item['account']].id, item['wamid'])
@@ -92,6 +77,26 @@ class WhatsappApi(models.AbstractModel):
         return [this._message_result(known[(accounts[item['account']].id, item['wamid'])],
                                      duplicate=index not in stored_now)
                 for index, item in enumerate(messages)]
+
+    def _accept_messages(self, messages, validator):
+        """Validate a batch of messages (``validator`` of the contract, then each file's base64),
+        serialise with concurrent calls for the same customers, and find what is already stored:
+        ``(accounts, {(account id, wamid): whatsapp.message})`` — replays, or a concurrent call
+        that just committed them."""
+        self._validate(messages, 'messages', validator)
+        accounts = self._accounts_for(messages, 'messages')
+        for index, item in enumerate(messages):
+            if item['type'] in contract.MEDIA_TYPES:
+                try:
+                    base64.b64decode(item['media']['data'], validate=True)
+                except ValueError:
+                    path = f"messages[{index}].media.data"
+                    raise ValidationError(self.env._("%(path)s: not valid base64", path=path)) from None
+        self._lock_customers(messages)
+        stored = self.env['whatsapp.message'].search([
+            ('account_id', 'in', [a.id for a in accounts.values()]),
+            ('wamid', 'in', [item['wamid'] for item in messages])])
+        return accounts, {(m.account_id.id, m.wamid): m for m in stored}
 
     def init(self):
         # One row per customer identity (phone number, WhatsApp user id): the row lock that
@@ -419,20 +424,7 @@ class WhatsappApi(models.AbstractModel):
         ``known[i]`` is the message already stored for item ``i`` (or the index of the same wamid earlier in
         the batch), ``results`` is to fill, and ``todo`` lists
         ``(index, item, account, partner)`` of the new ones (each wamid once)."""
-        self._validate(messages, 'messages', contract.validate_history_message)
-        accounts = self._accounts_for(messages, 'messages')
-        for index, item in enumerate(messages):
-            if item['type'] in contract.MEDIA_TYPES:
-                try:
-                    base64.b64decode(item['media']['data'], validate=True)
-                except ValueError:
-                    path = f"messages[{index}].media.data"
-                    raise ValidationError(self.env._("%(path)s: not valid base64", path=path)) from None
-        self._lock_customers(messages)
-        stored = self.env['whatsapp.message'].search([
-            ('account_id', 'in', [a.id for a in accounts.values()]),
-            ('wamid', 'in', [item['wamid'] for item in messages])])
-        by_wamid = {(m.account_id.id, m.wamid): m for m in stored}
+        accounts, by_wamid = self._accept_messages(messages, contract.validate_history_message)
         known, todo, partners, seen = {}, [], {}, {}
         for index, item in enumerate(messages):
             account = accounts[item['account']]
