@@ -88,4 +88,16 @@ set -e
 if [ "$status" -eq 5 ]; then
     die "pytest collected no tests: that is a failure, not a pass"
 fi
+[ "$status" -eq 0 ] || exit "$status"
+
+# the neonize adapter's tests in a process of their own: importing neonize loads a Go runtime,
+# which breaks Odoo's browser tests when it shares their process (tests/bridge/conftest.py)
+if [ $# -eq 0 ]; then
+    say "The neonize adapter's tests (a pytest process of their own)"
+    set +e
+    WA_NEONIZE_TESTS=1 "$PYTHON" -m pytest -p no:cacheprovider -p no:odoo tests/bridge/test_neonize_driver.py
+    status=$?
+    set -e
+    [ "$status" -ne 5 ] || die "the neonize adapter's tests collected nothing: that is a failure, not a pass"
+fi
 exit "$status"
