@@ -28,7 +28,10 @@ def menu(odoo_server):
     other end-to-end tests use the account as the plain queue."""
     admin = odoo_server.admin
     account_id = admin("whatsapp.account", "search", [("phone_number_id", "=", ACCOUNT)])[0]
-    team_id = admin("whatsapp.team", "create", {"name": f"Vendas E2E {random.randrange(10**6)}"})
+    # Ana answers this team (she is in the demo's teams, so another team's customer is not hers to take)
+    ana_ids = admin("res.users", "search", [("login", "=", "ana")])
+    team_id = admin("whatsapp.team", "create", {"name": f"Vendas E2E {random.randrange(10**6)}",
+                                                "member_ids": [(6, 0, ana_ids)]})
     submenu_id = admin("whatsapp.menu", "create", {"name": "Financeiro E2E", "body": "Sobre o quê?", "option_ids": [
         (0, 0, {"name": "Falar com alguém", "action": "human"})]})
     menu_id = admin("whatsapp.menu", "create", {"name": "Principal E2E", "body": "Olá! Como podemos ajudar?",
