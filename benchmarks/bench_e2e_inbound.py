@@ -19,6 +19,15 @@ Usage (from the repository root, after ``bash scripts/test.sh`` installed the te
     python3 benchmarks/bench_e2e_inbound.py --quick
     python3 benchmarks/bench_e2e_inbound.py --odoo-workers 2 --consumers 1 --messages 3000
     python3 benchmarks/bench_e2e_inbound.py --odoo-workers 0 --batch-size 50
+    python3 benchmarks/bench_e2e_inbound.py --compare-shards 1,2 --lanes 1   # (c) below
+
+(c) ``--compare-shards 1,2``: instead of (a) and (b), alternating rounds on the same Odoo server
+    (``--rounds`` of each shard count, the order reversed every other round so a drift of the
+    machine's load hits both alike).  A round starts the webhook with that shard count, stores a
+    warm-up, posts ``--messages`` webhooks with the consumers stopped, then starts one inbound
+    process per shard; its rate is the steady one (the 10th to the 90th percentile of the moments
+    the messages became visible in PostgreSQL), so process start-up is not counted.  Prints each
+    round, the median per shard count and the ratio of each to the first, measured in one run.
 
 Prints ``name=value`` lines at the end.  Note: with more than one consumer the bridge no longer
 keeps per-customer order (two consumers may write two batches of one customer concurrently):
@@ -31,6 +40,7 @@ import argparse
 import asyncio
 import os
 import signal
+import statistics
 import sys
 import threading
 import time
@@ -178,6 +188,88 @@ def _shard_backlog(prefix: str, index: int, shards: int) -> dict:
         client.close()
 
 
+def steady_rate(times: list[float]) -> float:
+    """Messages per second between the 10th and the 90th percentile of the visibility times."""
+    n = len(times)
+    lo, hi = int(n * 0.1), int(n * 0.9) - 1
+    return (hi - lo) / (times[hi] - times[lo]) if n >= 10 and times[hi] > times[lo] else float("nan")
+
+
+def shard_round(server: OdooServer, key: str, args, shards: int, tag: str, base_ts: int) -> dict:
+    """One round of (c): a fresh prefix, the webhook and one inbound process per shard."""
+    prefix = unique_prefix(f"cmp{shards}")
+    run = prefix.rstrip(":")
+    bridge = Bridge(odoo_url=server.url, odoo_db=server.db, api_key=key, prefix=prefix,
+                    graph_base_url="http://127.0.0.1:9", name=f"cmp{shards}", WA_BATCH_SIZE=args.batch_size,
+                    WA_BATCH_LINGER_MS=args.linger_ms, WA_LOG_LEVEL="WARNING", WA_ODOO_TIMEOUT=300,
+                    WA_INBOUND_SHARDS=shards, WA_INBOUND_LANES=args.lanes)
+    procs: list[Proc] = []
+
+    def start_consumers() -> None:
+        for k in range(shards):
+            env = dict(bridge.env, WA_CONSUMER_NAME=f"{run}-{k}")
+            if shards > 1:
+                env["WA_SHARD_INDEX"] = str(k)
+            procs.append(Proc(f"{run}-inbound{k}", ["inbound", "--env-file", "/nonexistent"], env).start())
+
+    def stop_consumers() -> None:
+        while procs:
+            procs.pop().stop()
+
+    try:
+        bridge.web.start()
+        start_consumers()
+        warm = build(f"W{tag}", args.customers, args.customers, base_ts)
+        watcher = Watcher(server, f"wamid.W{tag}.")
+        watcher.start()
+        asyncio.run(post_all(bridge.webhook_url, warm, None))
+        wait_until(lambda: len(watcher.seen) >= len(warm), 300, 0.2, "warm-up stored")
+        watcher.stop.set()
+        stop_consumers()
+        bodies = build(f"T{tag}", args.messages, args.customers, base_ts + 100)
+        posted, failures = asyncio.run(post_all(bridge.webhook_url, bodies, None))
+        watcher = Watcher(server, f"wamid.T{tag}.", interval=0.02)
+        watcher.start()
+        start_consumers()
+        wait_until(lambda: drained(prefix, shards), 3600, 0.2, "the streams drained")
+        time.sleep(0.3)
+        watcher.stop.set()
+        watcher.join()
+        times = sorted(watcher.seen.values())
+        return {"rate": steady_rate(times), "posted": len(posted), "failures": failures,
+                "lost": len(posted) - len(times), "twice": watcher.rows - len(times)}
+    finally:
+        stop_consumers()
+        bridge.web.stop()
+        delete_prefixed_keys(prefix)
+
+
+def compare_shards(server: OdooServer, args) -> dict[str, object]:
+    counts = [int(x) for x in args.compare_shards.split(",")]
+    key = server.bridge_api_key()
+    base_ts = int(time.time()) - 7200
+    rates: dict[int, list[float]] = {count: [] for count in counts}
+    lost = twice = failures = 0
+    figures: dict[str, object] = {"odoo_workers": args.odoo_workers, "lanes": args.lanes,
+                                  "batch_size": args.batch_size, "messages_per_round": args.messages,
+                                  "customers": args.customers, "rounds": args.rounds}
+    for number in range(args.rounds):
+        for count in (counts if number % 2 == 0 else counts[::-1]):
+            result = shard_round(server, key, args, count, f"{number}s{count}", base_ts + number * 10 * args.messages)
+            rates[count].append(result["rate"])
+            lost, twice, failures = lost + result["lost"], twice + result["twice"], failures + result["failures"]
+            print(f"round {number + 1}: {count} shard(s) {result['rate']:.1f} msg/s "
+                  f"(lost {result['lost']}, twice {result['twice']})", flush=True)
+    medians = {count: statistics.median(values) for count, values in rates.items()}
+    for count in counts:
+        figures[f"shards{count}_rounds_msg_s"] = "/".join(f"{value:.1f}" for value in rates[count])
+        figures[f"shards{count}_median_msg_s"] = f"{medians[count]:.1f}"
+    for count in counts[1:]:
+        figures[f"shards{count}_over_{counts[0]}"] = f"{medians[count] / medians[counts[0]]:.2f}"
+    figures.update(post_failures=failures, lost=lost, twice=twice, load_average=f"{os.getloadavg()[0]:.1f}")
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--messages", type=int, default=3000, help="(a) messages for the throughput run (3000)")
@@ -195,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shards", type=int, default=1,
                     help="WA_INBOUND_SHARDS (1); with N > 1, one inbound process per shard (WA_SHARD_INDEX)")
     ap.add_argument("--lanes", type=int, default=2, help="WA_INBOUND_LANES per consumer (2)")
+    ap.add_argument("--compare-shards", metavar="N,M",
+                    help="(c) instead of (a)/(b): alternating rounds with these shard counts, e.g. 1,2")
+    ap.add_argument("--rounds", type=int, default=3, help="(c) rounds of each shard count (3)")
     ap.add_argument("--template-db", default=os.environ.get("WA_E2E_TEMPLATE_DB", "wa_test_demo"),
                     help="database cloned for the run (WA_E2E_TEMPLATE_DB, else wa_test_demo)")
     args = ap.parse_args(argv)
@@ -212,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     bridge = None
     try:
         server.start()
+        if args.compare_shards:
+            figures = compare_shards(server, args)
+            for name, value in figures.items():
+                print(f"{name}={value}")
+            return 0
         configure_odoo_streams(server, prefix)
         key = server.bridge_api_key()
         bridge = Bridge(odoo_url=server.url, odoo_db=server.db, api_key=key, prefix=prefix,

@@ -106,7 +106,9 @@ class WhatsappService(models.Model):
         d_opened = [('opened_at', '>=', s), ('opened_at', '<', e)]
         d_responded = d_opened + [('first_response_at', '!=', False)]
         d_rated = d_finished + [('rating_last_value', '>', 0)]
-        d_waiting = [('state', '=', 'waiting')]
+        # the queue: customers waiting for a person (those still answering the menu are apart)
+        d_waiting = self.env['whatsapp.service']._whatsapp_queue_domain()
+        d_in_menu = [('state', '=', 'waiting'), ('menu_id', '!=', False)]
 
         # open at any moment of the period: finished and opened in it are subsets
         in_period = SQL("s.opened_at < %(end)s AND (s.closed_at IS NULL OR s.closed_at >= %(start)s)",
@@ -141,7 +143,9 @@ class WhatsappService(models.Model):
         """, finished=finished, opened=opened, in_period=in_period, company=company_sql))
         row = cr.dictfetchone()
         cr.execute(SQL("""
-            SELECT count(*) AS waiting, min(s.opened_at) AS oldest
+            SELECT count(*) FILTER (WHERE s.menu_id IS NULL) AS waiting,
+                   min(s.opened_at) FILTER (WHERE s.menu_id IS NULL) AS oldest,
+                   count(*) FILTER (WHERE s.menu_id IS NOT NULL) AS in_menu
               FROM whatsapp_service s WHERE s.state = 'waiting' AND %s
         """, company_sql))
         waiting = cr.dictfetchone()
@@ -178,6 +182,7 @@ class WhatsappService(models.Model):
             'open': fig(row['open'], d_open),
             'opened': fig(row['opened'], d_opened),
             'waiting_now': fig(waiting['waiting'], d_waiting),
+            'in_menu_now': fig(waiting['in_menu'], d_in_menu),
             'longest_wait': fig(max(0, int((now - oldest).total_seconds())) if oldest else None,
                                 d_waiting + [('opened_at', '=', fields.Datetime.to_string(oldest))]
                                 if oldest else d_waiting),

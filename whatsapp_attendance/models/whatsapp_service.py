@@ -434,9 +434,14 @@ class WhatsappService(models.Model):
             cron.sudo()._trigger()  # sudo: ir.cron - any user's presence may wake the assignment
 
     @api.model
-    def _cron_auto_assign(self):
-        """The fallback of the immediate triggers (finish, transfer, coming online): every minute."""
-        return self._whatsapp_assign_waiting()
+    def _cron_auto_assign(self, limit=100):
+        """The fallback of the immediate triggers (finish, transfer, coming online): every minute.
+        ``limit`` customers at a time; while some were assigned and more wait, the cron runs again
+        at once (Odoo's progress API), so a long queue does not wait a minute per ``limit``."""
+        assigned = self._whatsapp_assign_waiting(limit=limit)
+        remaining = self.search_count(self._whatsapp_queue_domain() + [('team_id.auto_assign', '=', True)])
+        self.env['ir.cron']._notify_progress(done=len(assigned), remaining=remaining)
+        return assigned
 
     def _whatsapp_lock_attendant(self, user):
         """Serialise the assignments of ``user``: two customers arriving at once must not both see

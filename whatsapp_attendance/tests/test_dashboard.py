@@ -88,8 +88,8 @@ class TestDashboard(WhatsappCase):
         """Each count opens exactly the services it counts."""
         with freeze_time(NOW):
             Service = self.env['whatsapp.service'].with_user(self.supervisor)
-            for key in ('finished', 'open', 'opened', 'waiting_now', 'responded', 'csat_count', 'csat_happy',
-                        'csat_neutral', 'csat_unhappy', 'end_attendant', 'end_customer', 'end_timeout'):
+            for key in ('finished', 'open', 'opened', 'waiting_now', 'in_menu_now', 'responded', 'csat_count',
+                        'csat_happy', 'csat_neutral', 'csat_unhappy', 'end_attendant', 'end_customer', 'end_timeout'):
                 figure = data['figures'][key]
                 self.assertEqual(Service.search_count(figure['domain']), figure['value'], key)
             for attendant in data['attendants']:
@@ -100,6 +100,23 @@ class TestDashboard(WhatsappCase):
             for counts, domains in ((series['opened'], series['opened_domains']),
                                     (series['finished'], series['finished_domains'])):
                 self.assertEqual([Service.search_count(d) for d in domains], counts)
+
+    def test_customers_in_the_menu_are_not_waiting_for_a_person(self):
+        """A customer still answering the menu is not in the queue: "Waiting now" and the longest
+        wait count the queue only, and the card says how many more are in the menu."""
+        menu = self.env['whatsapp.menu'].create({'name': "Dashboard menu", 'body': "Como podemos ajudar?"})
+        partner = self.env['res.partner'].create({'name': "Customer I", 'whatsapp_phone': "+5511970002099"})
+        service = self.env['whatsapp.service'].create({'partner_id': partner.id, 'account_id': self.account.id,
+                                                       'menu_id': menu.id})
+        self.env.cr.execute(SQL("UPDATE whatsapp_service SET opened_at = %s WHERE id = %s",
+                                '2026-03-11 12:00:00', service.id))  # waiting longer than C, but in the menu
+        self.env.invalidate_all()
+        data = self.dashboard('today')
+        v = self.values(data)
+        self.assertEqual((v['waiting_now'], v['longest_wait'], v['in_menu_now']), (1, 3600, 1))
+        self.assertEqual(self.names(data['figures']['waiting_now']['domain']), {"Customer C"})
+        self.assertEqual(self.names(data['figures']['in_menu_now']['domain']), {"Customer I"})
+        self.assertClickThrough(data)
 
     def test_today_in_the_company_timezone(self):
         data = self.dashboard('today')

@@ -232,6 +232,25 @@ class TestAutomaticAssignment(RoutingCase):
         self.env['whatsapp.service']._cron_auto_assign()
         self.assertEqual(service.user_id, self.carla)
 
+    def test_a_long_queue_is_assigned_in_one_go_of_the_cron(self):
+        """The cron assigns ``limit`` customers at a time and tells Odoo's cron runner how many
+        still wait, so it runs again at once rather than a minute later (until nobody is assignable)."""
+        self.env['whatsapp.team'].search([('id', '!=', self.support.id)]).auto_assign = False  # demo data's
+        waiting = self.customer() | self.customer() | self.customer()
+        for service in waiting:
+            service._whatsapp_set_team(self.support)
+        self.online(self.carla)
+        cron = self.env.ref('whatsapp_attendance.ir_cron_whatsapp_auto_assign')
+        progress = self.env['ir.cron.progress'].sudo().create({'cron_id': cron.id})
+        Service = self.env['whatsapp.service'].with_context(ir_cron_progress_id=progress.id)
+        queue = Service._whatsapp_queue_domain() + [('team_id.auto_assign', '=', True)]
+        first = Service._cron_auto_assign(limit=2)
+        self.assertEqual(first, waiting[:2], "the oldest first")
+        self.assertEqual((progress.done, progress.remaining), (2, Service.search_count(queue)))
+        self.assertGreaterEqual(progress.remaining, 1, "the third customer still waits: the cron runs again")
+        Service._cron_auto_assign(limit=2)
+        self.assertEqual(waiting.mapped('user_id'), self.carla)
+
     def test_a_returning_customer_goes_back_to_their_previous_attendant(self):
         self.online(self.attendant_b, self.carla)
         first = self.customer()

@@ -162,6 +162,7 @@ export class WhatsappDashboard extends Component {
                     key: "waiting_now",
                     title: _t("Waiting now"),
                     value: f.waiting_now.value,
+                    sub: f.in_menu_now.value ? _t("%s more in the menu", f.in_menu_now.value) : "",
                     cls: f.waiting_now.value ? "o_wa_alert" : "",
                 },
                 { key: "longest_wait", title: _t("Longest wait now"), value: duration(f.longest_wait.value) },
