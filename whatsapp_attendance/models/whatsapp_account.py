@@ -63,6 +63,11 @@ class WhatsappAccount(models.Model):
         'whatsapp.menu', "Menu Before the Human", ondelete='restrict',
         help="Greets every new customer of this number and routes them by their answers until an attendant "
              "takes over. Empty: customers go straight to the queue.")
+    team_id = fields.Many2one(
+        'whatsapp.team', "Default Team", ondelete='set null',
+        help="Customers of this number wait in this team's queue (its greeting, its automatic assignment) "
+             "unless the menu routes them to another team. Empty: the general queue, which every "
+             "attendant sees.")
     resource_calendar_id = fields.Many2one(
         'resource.calendar', "Business Hours", ondelete='restrict',
         help="The working hours (and public holidays: the calendar's time off without a resource) when "

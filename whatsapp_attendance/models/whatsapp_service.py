@@ -228,8 +228,12 @@ class WhatsappService(models.Model):
                 vals['name'] = self.env['ir.sequence'].next_by_code('whatsapp.service') or self.env._("New")
             if vals.get('user_id') and vals.get('state', 'waiting') == 'waiting':
                 vals['state'] = 'in_progress'
-            if vals.get('state', 'waiting') == 'waiting' and 'menu_id' not in vals and vals.get('account_id'):
-                vals['menu_id'] = self._whatsapp_entry_menu(self.env['whatsapp.account'].browse(vals['account_id'])).id
+            if vals.get('state', 'waiting') == 'waiting' and vals.get('account_id'):
+                account = self.env['whatsapp.account'].browse(vals['account_id'])
+                if 'menu_id' not in vals:
+                    vals['menu_id'] = self._whatsapp_entry_menu(account).id
+                if not vals['menu_id'] and 'team_id' not in vals and account.team_id:
+                    vals['team_id'] = account.team_id.id  # the number's queue, from the first moment
         services = super().create(vals_list)
         services._create_channels()
         # a customer answering the menu is not in the queue yet: attendants hear of them when it ends
@@ -370,13 +374,20 @@ class WhatsappService(models.Model):
         self.ensure_one()
         joined = team and team != self.team_id  # back to the same team's queue: greeted already
         self.team_id = team
-        greeting = team.with_context(lang=self.partner_id.lang or self.env.lang).greeting if joined else False
+        self._whatsapp_team_welcome(greet=joined)
+
+    def _whatsapp_team_welcome(self, greet=True, notify=True):
+        """This service has just joined its team's queue: the team's greeting (``greet``), its
+        attendants told (``notify``) and automatic assignment. Runs as superuser."""
+        team = self.team_id
+        greeting = team.with_context(lang=self.partner_id.lang or self.env.lang).greeting if greet else False
         if greeting and self.state != 'done':
             self._whatsapp_post_automatic(greeting)
         self.channel_id._whatsapp_push_service()
         waiting = self.state == 'waiting' and self.filtered_domain(self._whatsapp_queue_domain())
         # the team's attendants are told a customer waits for them (each one's queue decides who)
-        self._notify_queue(new=self if waiting else None)
+        if notify:
+            self._notify_queue(new=self if waiting else None)
         if waiting:
             self._whatsapp_auto_assign()
 
@@ -1108,6 +1119,10 @@ class WhatsappService(models.Model):
         if message.message_type in ('reaction', 'system'):
             return  # a reaction or a number change answers nothing
         self._whatsapp_hours_on_inbound()
+        if new_service and self.state == 'waiting' and not self.menu_id and self.team_id \
+                and self.team_id == self.account_id.team_id:
+            # the number's team (set on creation, when its queue was told): greeting, assignment
+            self._whatsapp_team_welcome(notify=False)
         self._whatsapp_menu_on_inbound(message, new_service=new_service)
 
     def _inbound_attachment_values(self, item):
@@ -1407,9 +1422,10 @@ class WhatsappService(models.Model):
             self._whatsapp_menu_stop()
 
     def _whatsapp_menu_stop(self, team=None, text=None):
-        """The menu ends: the customer joins the queue (``team``'s, else the general queue) and the
-        attendants hear of them."""
+        """The menu ends: the customer joins the queue (``team``'s, else the number's team, else the
+        general queue) and the attendants hear of them."""
         self.ensure_one()
+        team = team or self.account_id.team_id
         menu = self.menu_id.with_context(lang=self.partner_id.lang or self.env.lang)
         self.write({'menu_id': False, 'menu_retries': 0})
         if text or not (team and team.greeting):  # a team greets the customer itself

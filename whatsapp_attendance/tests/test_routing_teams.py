@@ -232,6 +232,48 @@ class TestAutomaticAssignment(RoutingCase):
         self.env['whatsapp.service']._cron_auto_assign()
         self.assertEqual(service.user_id, self.carla)
 
+    def test_a_number_s_default_team_receives_its_new_customers(self):
+        """Customers of a number with a default team wait in that team's queue from their first
+        message: only its attendants are told, the team greets them after their message and
+        automatic assignment gives them to an online member."""
+        self.account.team_id = self.support
+        self.support.auto_assign = True
+        self.online(self.attendant_b)
+        self.env.cr.precommit.run()
+        self.env['bus.bus'].sudo().search([]).unlink()
+        service = self.customer()
+        self.assertEqual((service.team_id, service.state, service.user_id),
+                         (self.support, 'in_progress', self.attendant_b))
+        inbound, greeting = service.whatsapp_message_ids.sorted('id')[:2]
+        self.assertEqual((inbound.direction, greeting.direction, greeting.body),
+                         ('inbound', 'outbound', "Hello! Our support team will answer you shortly."),
+                         "the customer's message first, then the team's greeting")
+        self.env.cr.precommit.run()
+        new = [s for n in self.env['bus.bus'].sudo().search([], order='id')
+               if (payload := json.loads(n.message)['payload']) and isinstance(payload, dict)
+               for s in payload.get('new', [])]
+        self.assertEqual([s['id'] for s in new], [service.id], "told once, already in Support's queue")
+        # without automatic assignment the customer waits where only Support (and supervisors) see them
+        self.support.auto_assign = False
+        waiting = self.customer()
+        self.assertEqual((waiting.team_id, waiting.state), (self.support, 'waiting'))
+        self.assertNotIn(waiting.id, self.queue_of(self.attendant), "Ana is not in Support")
+        self.assertIn(waiting.id, self.queue_of(self.carla))
+
+    def test_the_menu_hands_over_to_the_number_s_team_unless_an_option_names_another(self):
+        menu = self.env['whatsapp.menu'].create({'name': f"Menu {self.stamp}", 'body': "How can we help?",
+                                                 'option_ids': [(0, 0, {'name': "Buy", 'action': 'team',
+                                                                        'team_id': self.sales.id})]})
+        self.account.write({'menu_id': menu.id, 'team_id': self.support.id})
+        chose_sales, wants_a_person = self.customer(), self.customer()
+        self.assertEqual((chose_sales.menu_id, chose_sales.team_id), (menu, self.env['whatsapp.team']),
+                         "in the menu, no team yet")
+        self.receive(self.inbound(wa_id=chose_sales.partner_id.whatsapp_phone.lstrip('+'), text="1"))
+        self.receive(self.inbound(wa_id=wants_a_person.partner_id.whatsapp_phone.lstrip('+'), text="atendente"))
+        self.assertEqual((chose_sales.team_id, chose_sales.menu_id), (self.sales, menu.browse()))
+        self.assertEqual((wants_a_person.team_id, wants_a_person.state), (self.support, 'waiting'),
+                         "no option named a team: the number's team")
+
     def test_a_long_queue_is_assigned_in_one_go_of_the_cron(self):
         """The cron assigns ``limit`` customers at a time and tells Odoo's cron runner how many
         still wait, so it runs again at once rather than a minute later (until nobody is assignable)."""
