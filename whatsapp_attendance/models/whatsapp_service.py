@@ -411,18 +411,30 @@ class WhatsappService(models.Model):
         assigned = self.browse()
         queue = self.filtered_domain(self._whatsapp_queue_domain())
         for service in queue.filtered(lambda s: s.state == 'waiting' and s.team_id.auto_assign):
+            # staff-facing texts: in the company's language, the assignment in its attendant's (this
+            # runs in the bridge's or the cron's request, whose language is neither)
+            service = service.with_context(lang=service._whatsapp_staff_lang())
             user, reason = service.team_id._whatsapp_pick_attendant(service)
+            if user and user.lang and user.lang != service.env.lang:
+                service = service.with_context(lang=user.lang)
+                user, reason = service.team_id._whatsapp_pick_attendant(service)
             if user:
-                service._assign(user, reason=self.env._("Assigned automatically to %(user)s: %(reason)s.",
-                                                        user=user.name, reason=reason))
+                service._assign(user, reason=service.env._("Assigned automatically to %(user)s: %(reason)s.",
+                                                           user=user.name, reason=reason))
                 assigned |= service
                 continue
-            note = self.env._("Waiting for automatic assignment: %(reason)s.", reason=reason)
+            note = service.env._("Waiting for automatic assignment: %(reason)s.", reason=reason)
             if service.assignment_note != note:  # said once, not every minute the cron retries
                 service.assignment_note = note
                 service.channel_id._whatsapp_post(POST_INTERNAL, body=note, message_type='notification',
                                                   subtype_xmlid='mail.mt_note')
         return assigned
+
+    def _whatsapp_staff_lang(self):
+        """The language of texts this service shows its attendants when no attendant's request
+        writes them (automatic assignment): the company's, else the current one."""
+        self.ensure_one()
+        return (self.company_id or self.env.company).partner_id.lang or self.env.lang
 
     @api.model
     def _whatsapp_assign_waiting(self, teams=None, limit=100):

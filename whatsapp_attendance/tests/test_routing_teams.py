@@ -274,6 +274,25 @@ class TestAutomaticAssignment(RoutingCase):
         self.assertEqual((wants_a_person.team_id, wants_a_person.state), (self.support, 'waiting'),
                          "no option named a team: the number's team")
 
+    def test_staff_facing_texts_are_in_the_attendant_s_or_the_company_s_language(self):
+        """The bridge and the cron write in no attendant's language: the waiting note is in the
+        company's language, the assignment note and its notification in the assigned attendant's."""
+        self.env['res.lang']._activate_lang('pt_BR')
+        self.env['ir.module.module'].search([('name', '=', 'whatsapp_attendance')])._update_translations(['pt_BR'])
+        self.env.company.partner_id.lang = 'pt_BR'
+        self.support.member_ids = [(3, self.carla.id)]
+        self.attendant_b.lang = 'en_US'
+        service = self.customer()
+        service._whatsapp_set_team(self.support)
+        self.assertEqual(service.assignment_note,
+                         f"Aguardando atribuição automática: ninguém de {self.support.name} está online.")
+        self.online(self.attendant_b)
+        self.env['whatsapp.service']._cron_auto_assign()
+        self.assertEqual(service.user_id, self.attendant_b)
+        self.assertEqual(service.assignment_note,
+                         f"Assigned automatically to Bruno: least busy online attendant of {self.support.name} "
+                         "(0 of 5 services open).", "Bruno reads English")
+
     def test_a_long_queue_is_assigned_in_one_go_of_the_cron(self):
         """The cron assigns ``limit`` customers at a time and tells Odoo's cron runner how many
         still wait, so it runs again at once rather than a minute later (until nobody is assignable)."""
