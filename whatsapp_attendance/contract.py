@@ -893,3 +893,26 @@ def validate_history_message(msg, path="message"):
     if not isinstance(msg.get("from_me"), bool):
         raise ContractError(f"{path}.from_me", f"expected true or false, got {_show(msg.get('from_me'))}")
     return msg
+
+
+# -- session reasons: the fixed texts the bridge reports as a session state's ``detail`` ---------------
+# Odoo stores the detail as the bridge sent it and shows these in the reader's language
+# (``whatsapp.account.session_reason``, one translatable twin each in ``models/whatsapp_account.py``);
+# any other detail (a ban's end, WhatsApp's own words, a Graph API error) is shown as sent.
+SESSION_SCAN_QR = "Scan the QR code with WhatsApp on the phone"
+SESSION_TYPE_CODE = "On the phone: Linked devices > Link with phone number, then type this code"
+SESSION_LOGGED_OUT_FROM_ODOO = "Logged out from Odoo"
+SESSION_STOPPED_FROM_ODOO = "Stopped from Odoo"
+SESSION_ENDED_FROM_ODOO = "Ended from Odoo: the bridge neither sends nor receives for this number until Start"
+SESSION_QR_TIMEOUT = "Nobody scanned the QR code in time: press Start session to try again"
+SESSION_LOGGED_OUT_FROM_PHONE = "Logged out from the phone (Linked devices)"
+SESSION_CONNECTION_DROPPED = "The connection to WhatsApp dropped: reconnecting"
+SESSION_DEVICE_LOGGED_OUT = "WhatsApp logged this device out"
+SESSION_PHONE_GONE = "The phone's WhatsApp is gone (uninstalled or re-registered): pair again"
+SESSION_WHATSAPP_UNAVAILABLE = "WhatsApp's service is unavailable: start the session again later"
+SESSION_WHATSAPP_FAILED = "WhatsApp's server failed: start the session again later"
+SESSION_REASONS = (
+    SESSION_SCAN_QR, SESSION_TYPE_CODE, SESSION_LOGGED_OUT_FROM_ODOO, SESSION_STOPPED_FROM_ODOO,
+    SESSION_ENDED_FROM_ODOO, SESSION_QR_TIMEOUT, SESSION_LOGGED_OUT_FROM_PHONE, SESSION_CONNECTION_DROPPED,
+    SESSION_DEVICE_LOGGED_OUT, SESSION_PHONE_GONE, SESSION_WHATSAPP_UNAVAILABLE, SESSION_WHATSAPP_FAILED,
+)

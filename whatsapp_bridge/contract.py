@@ -82,3 +82,17 @@ SESSION_LIMITS = _contract.SESSION_LIMITS
 validate_session_contact = _contract.validate_session_contact
 # the phone's own messages: history on pairing, messages sent from the phone (feature "history")
 validate_history_message = _contract.validate_history_message
+# session reasons (the fixed texts Odoo shows in the reader's language)
+SESSION_SCAN_QR = _contract.SESSION_SCAN_QR
+SESSION_TYPE_CODE = _contract.SESSION_TYPE_CODE
+SESSION_LOGGED_OUT_FROM_ODOO = _contract.SESSION_LOGGED_OUT_FROM_ODOO
+SESSION_STOPPED_FROM_ODOO = _contract.SESSION_STOPPED_FROM_ODOO
+SESSION_ENDED_FROM_ODOO = _contract.SESSION_ENDED_FROM_ODOO
+SESSION_QR_TIMEOUT = _contract.SESSION_QR_TIMEOUT
+SESSION_LOGGED_OUT_FROM_PHONE = _contract.SESSION_LOGGED_OUT_FROM_PHONE
+SESSION_CONNECTION_DROPPED = _contract.SESSION_CONNECTION_DROPPED
+SESSION_DEVICE_LOGGED_OUT = _contract.SESSION_DEVICE_LOGGED_OUT
+SESSION_PHONE_GONE = _contract.SESSION_PHONE_GONE
+SESSION_WHATSAPP_UNAVAILABLE = _contract.SESSION_WHATSAPP_UNAVAILABLE
+SESSION_WHATSAPP_FAILED = _contract.SESSION_WHATSAPP_FAILED
+SESSION_REASONS = _contract.SESSION_REASONS

@@ -7,10 +7,29 @@ import qrcode
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import LazyTranslate
 
 from .. import contract
 
 _logger = logging.getLogger(__name__)
+_lt = LazyTranslate(__name__)
+
+# the fixed texts the bridge reports with a session state (contract.SESSION_REASONS), translatable
+SESSION_REASONS = {
+    contract.SESSION_SCAN_QR: _lt("Scan the QR code with WhatsApp on the phone"),
+    contract.SESSION_TYPE_CODE: _lt("On the phone: Linked devices > Link with phone number, then type this code"),
+    contract.SESSION_LOGGED_OUT_FROM_ODOO: _lt("Logged out from Odoo"),
+    contract.SESSION_STOPPED_FROM_ODOO: _lt("Stopped from Odoo"),
+    contract.SESSION_ENDED_FROM_ODOO: _lt(
+        "Ended from Odoo: the bridge neither sends nor receives for this number until Start"),
+    contract.SESSION_QR_TIMEOUT: _lt("Nobody scanned the QR code in time: press Start session to try again"),
+    contract.SESSION_LOGGED_OUT_FROM_PHONE: _lt("Logged out from the phone (Linked devices)"),
+    contract.SESSION_CONNECTION_DROPPED: _lt("The connection to WhatsApp dropped: reconnecting"),
+    contract.SESSION_DEVICE_LOGGED_OUT: _lt("WhatsApp logged this device out"),
+    contract.SESSION_PHONE_GONE: _lt("The phone's WhatsApp is gone (uninstalled or re-registered): pair again"),
+    contract.SESSION_WHATSAPP_UNAVAILABLE: _lt("WhatsApp's service is unavailable: start the session again later"),
+    contract.SESSION_WHATSAPP_FAILED: _lt("WhatsApp's server failed: start the session again later"),
+}
 
 
 class WhatsappAccount(models.Model):
@@ -48,7 +67,11 @@ class WhatsappAccount(models.Model):
         "Ended", readonly=True, copy=False, tracking=True,
         help="Cloud API: End was pressed. The bridge sends and receives nothing for this number until Start; "
              "attendants' answers are refused with the reason.")
-    session_detail = fields.Char("Reason", readonly=True, copy=False)
+    session_detail = fields.Char("Reason (as reported)", readonly=True, copy=False,
+                                 help="The bridge's words, as it reported them.")
+    session_reason = fields.Char("Reason", compute='_compute_session_reason',
+                                 help="Why the session is in this state, in your language when the bridge's "
+                                      "text is one Odoo knows.")
     session_updated_at = fields.Datetime("Last State Change", readonly=True, copy=False)
     session_connected_since = fields.Datetime("Connected Since", readonly=True, copy=False)
     session_uptime = fields.Char("Uptime", compute='_compute_session_uptime')
@@ -106,6 +129,13 @@ class WhatsappAccount(models.Model):
             days, rest = divmod(minutes, 24 * 60)
             hours, minutes = divmod(rest, 60)
             account.session_uptime = (f"{days}d " if days else "") + f"{hours}h {minutes:02d}min"
+
+    @api.depends('session_detail')
+    @api.depends_context('lang')
+    def _compute_session_reason(self):
+        for account in self:
+            known = SESSION_REASONS.get(account.session_detail or '')
+            account.session_reason = str(known) if known else account.session_detail
 
     def _compute_open_service_count(self):
         counts = dict(self.env['whatsapp.service']._read_group(
@@ -199,7 +229,8 @@ class WhatsappAccount(models.Model):
             label = dict(self._fields['session_state']._description_selection(self.env))[state]
             body = self.env._("WhatsApp session: %(state)s", state=label)
             if detail:
-                body = self.env._("WhatsApp session: %(state)s (%(reason)s)", state=label, reason=detail)
+                body = self.env._("WhatsApp session: %(state)s (%(reason)s)", state=label,
+                                  reason=self.session_reason)
             self.message_post(body=body, message_type='notification')
         self._notify_session(alert=state == 'error' and state != previous)
 
@@ -219,5 +250,5 @@ class WhatsappAccount(models.Model):
                     partner._bus_send('simple_notification', {
                         'type': 'danger', 'sticky': True,
                         'title': self.env._("WhatsApp number %(name)s failed", name=account.name),
-                        'message': account.session_detail or '',
+                        'message': account.session_reason or '',
                     })

@@ -10,6 +10,9 @@ import qrcode
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
+from odoo.addons.whatsapp_attendance import contract
+from odoo.addons.whatsapp_attendance.models.whatsapp_account import SESSION_REASONS
+
 from .common import WhatsappCase
 
 
@@ -96,6 +99,23 @@ class TestSessionAccount(WhatsappCase):
         alerts = [p for c, p in self.bus_payloads('simple_notification') if c[2] == self.wa_admin.partner_id.id]
         self.assertTrue(alerts and "no keepalive answer" in alerts[-1]['message'])
         self.assertEqual(alerts[-1]['type'], 'danger')
+
+    def test_the_bridge_s_fixed_reasons_are_shown_in_the_reader_s_language(self):
+        """The bridge reports its reasons in English (contract.SESSION_REASONS); the form shows each
+        in the administrator's language, and any other text as the bridge sent it."""
+        self.assertEqual(set(SESSION_REASONS), set(contract.SESSION_REASONS), "one translatable twin each")
+        self.assertEqual({text: str(lazy) for text, lazy in SESSION_REASONS.items()},
+                         {text: text for text in contract.SESSION_REASONS}, "the twin is the same text")
+        self.env['res.lang']._activate_lang('pt_BR')
+        self.env['ir.module.module'].search([('name', '=', 'whatsapp_attendance')])._update_translations(['pt_BR'])
+        self.report('pairing', qr=QR, detail=contract.SESSION_SCAN_QR)
+        self.assertEqual(self.web.session_detail, contract.SESSION_SCAN_QR, "stored as reported")
+        self.assertEqual(self.web.with_context(lang='pt_BR').session_reason,
+                         "Escaneie o código QR com o WhatsApp no telefone")
+        self.assertEqual(self.web.with_context(lang='en_US').session_reason, contract.SESSION_SCAN_QR)
+        self.report('error', detail="WhatsApp refused the connection (CLIENT_UNKNOWN)")
+        self.assertEqual(self.web.with_context(lang='pt_BR').session_reason,
+                         "WhatsApp refused the connection (CLIENT_UNKNOWN)", "an unknown text: as sent")
 
     def test_pairing_by_phone_number_sends_the_digits_and_shows_the_code(self):
         account = self.web.with_user(self.wa_admin)

@@ -37,6 +37,7 @@ import time
 
 import redis
 
+from whatsapp_bridge import contract
 from whatsapp_bridge.keys import Keys
 from whatsapp_bridge.providers.base import ErrorClass, ProviderError
 from whatsapp_bridge.session.driver import (
@@ -129,14 +130,14 @@ class FakeDriver:
         with self._lock:
             self.store.delete(self.account)
             self.mode = "idle"
-        self.emit(LoggedOut("Logged out from Odoo"))
+        self.emit(LoggedOut(contract.SESSION_LOGGED_OUT_FROM_ODOO))
 
     def stop(self) -> None:
         with self._lock:
             was = self.mode
             self.mode = "idle"
         if was != "idle":
-            self.emit(Disconnected("Stopped from Odoo"))
+            self.emit(Disconnected(contract.SESSION_STOPPED_FROM_ODOO))
 
     def close(self) -> None:
         self._stop.set()
@@ -195,7 +196,7 @@ class FakeDriver:
             if self.mode == "pairing" and now >= self._next_qr:
                 if self._qr_count >= self.qr_rotations:
                     self.mode = "idle"
-                    self.emit(Disconnected("Nobody scanned the QR code in time: press Start session to try again"))
+                    self.emit(Disconnected(contract.SESSION_QR_TIMEOUT))
                     return
                 self._qr_count += 1
                 self._next_qr = now + self.qr_seconds
@@ -222,7 +223,7 @@ class FakeDriver:
             elif kind == "phone_logout":
                 self.store.delete(self.account)
                 self.mode = "idle"
-                self.emit(LoggedOut("Logged out from the phone (Linked devices)"))
+                self.emit(LoggedOut(contract.SESSION_LOGGED_OUT_FROM_PHONE))
             elif kind == "ban":
                 self.store.delete(self.account)
                 self.mode = "idle"

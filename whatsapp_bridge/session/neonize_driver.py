@@ -50,6 +50,7 @@ from neonize.proto import Neonize_pb2 as nz
 from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e
 from neonize.utils.enum import MediaType
 
+from whatsapp_bridge import contract
 from whatsapp_bridge.providers.base import ErrorClass, ProviderError
 from whatsapp_bridge.session.driver import (
     Connected,
@@ -329,14 +330,14 @@ def map_history(event: nz.HistorySync, keep: int = 50) -> tuple[list[tuple[dict,
 
 
 _FAILURE_REASONS = {
-    nz.LOGGED_OUT: "Logged out from the phone (Linked devices)",
-    nz.MAIN_DEVICE_GONE: "The phone's WhatsApp is gone (uninstalled or re-registered): pair again",
-    nz.UNKNOWN_LOGOUT: "WhatsApp logged this device out",
+    nz.LOGGED_OUT: contract.SESSION_LOGGED_OUT_FROM_PHONE,
+    nz.MAIN_DEVICE_GONE: contract.SESSION_PHONE_GONE,
+    nz.UNKNOWN_LOGOUT: contract.SESSION_DEVICE_LOGGED_OUT,
     nz.TEMP_BANNED: f"WhatsApp temporarily banned this number. {UNOFFICIAL}",
     nz.CLIENT_OUTDATED: "WhatsApp says this client is outdated: upgrade neonize (requirements-whatsapp-web.txt)",
     nz.BAD_USER_AGENT: "WhatsApp refused this client's user agent: upgrade neonize",
-    nz.SERVICE_UNAVAILABLE: "WhatsApp's service is unavailable: start the session again later",
-    nz.INTERNAL_SERVER_ERROR: "WhatsApp's server failed: start the session again later",
+    nz.SERVICE_UNAVAILABLE: contract.SESSION_WHATSAPP_UNAVAILABLE,
+    nz.INTERNAL_SERVER_ERROR: contract.SESSION_WHATSAPP_FAILED,
 }
 LOGOUT_REASONS = (nz.LOGGED_OUT, nz.MAIN_DEVICE_GONE, nz.UNKNOWN_LOGOUT)
 _BAN_REASONS = {
@@ -351,7 +352,7 @@ _BAN_REASONS = {
 def failure_reason(event) -> str:
     """The reason the account form shows for an event that ends or breaks the session."""
     if isinstance(event, nz.LoggedOut):
-        return _FAILURE_REASONS.get(event.Reason, "WhatsApp logged this device out")
+        return _FAILURE_REASONS.get(event.Reason, contract.SESSION_DEVICE_LOGGED_OUT)
     if isinstance(event, nz.TemporaryBan):
         until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seconds(event.Expire))) if event.Expire else ""
         why = _BAN_REASONS.get(event.Code, "")
@@ -456,13 +457,13 @@ class NeonizeDriver:
                 "account": self.account, "error": str(exc)}})
         self._shutdown(client)
         self.store.delete(self.account)
-        self.emit(LoggedOut("Logged out from Odoo"))
+        self.emit(LoggedOut(contract.SESSION_LOGGED_OUT_FROM_ODOO))
 
     def stop(self) -> None:
         with self._lock:
             client, self.connected = self.client, False
         self._shutdown(client)
-        self.emit(Disconnected("Stopped from Odoo"))
+        self.emit(Disconnected(contract.SESSION_STOPPED_FROM_ODOO))
 
     def stop_silently(self) -> None:
         """The watchdog found the connection dead: drop it (the state already says why)."""
@@ -631,7 +632,7 @@ class NeonizeDriver:
     def _on_disconnected(self, _client, _event: nz.Disconnected) -> None:
         if self.connected:
             self.connected = False
-            self.emit(Disconnected("The connection to WhatsApp dropped: reconnecting"))
+            self.emit(Disconnected(contract.SESSION_CONNECTION_DROPPED))
 
     def _on_keepalive_timeout(self, _client, event: nz.KeepAliveTimeout) -> None:
         self.keepalive_failing = True

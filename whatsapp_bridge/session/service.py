@@ -159,7 +159,7 @@ class SessionService:
                 self.driver(account).logout()
             else:
                 self.store.delete(account)
-                self.report(account, "logged_out", detail="Logged out from Odoo")
+                self.report(account, "logged_out", detail=contract.SESSION_LOGGED_OUT_FROM_ODOO)
 
     def _cloud_command(self, name: str, account: str) -> None:
         if name in ("start", "verify"):
@@ -170,8 +170,7 @@ class SessionService:
         elif name in ("stop", "logout"):
             self.redis.set(self.keys.session_stopped(account), str(int(time.time())))
             self._report_odoo(self._payload(account, "disconnected",
-                                            detail="Ended from Odoo: the bridge neither sends nor receives for "
-                                                   "this number until Start"))
+                                            detail=contract.SESSION_ENDED_FROM_ODOO))
         else:
             log.warning("command not available for a Cloud API account", extra={"fields": {"command": name}})
 
@@ -216,10 +215,10 @@ class SessionService:
         if isinstance(event, ev.Keepalive):
             self.alive_at[account] = time.monotonic()
         elif isinstance(event, ev.QrCode):
-            self.report(account, "pairing", qr=event.code, detail="Scan the QR code with WhatsApp on the phone")
+            self.report(account, "pairing", qr=event.code, detail=contract.SESSION_SCAN_QR)
         elif isinstance(event, ev.PairCode):
             self.report(account, "pairing", pair_code=event.code,
-                        detail="On the phone: Linked devices > Link with phone number, then type this code")
+                        detail=contract.SESSION_TYPE_CODE)
         elif isinstance(event, ev.Connected):
             self.alive_at[account] = time.monotonic()
             self.report(account, "connected", connected_since=event.since or int(time.time()), phone=event.phone,
