@@ -165,7 +165,10 @@ class Streams:
             name = _decode(group["name"])
             low = _decode(group.get("last-delivered-id") or "0-0")
             if int(group.get("pending") or 0):
-                low = min(low, _decode(self.redis.xpending(stream, name)["min"]), key=_id_key)
+                # the group's consumer may ack between the two calls: then nothing is pending any more
+                oldest = self.redis.xpending(stream, name).get("min")
+                if oldest is not None:
+                    low = min(low, _decode(oldest), key=_id_key)
             floor = low if floor is None else min(floor, low, key=_id_key)
         if floor and floor != "0-0":
             self.redis.xtrim(stream, minid=floor, approximate=True)

@@ -422,6 +422,31 @@ def test_the_control_stream_is_trimmed_once_every_group_acked(rds, prefix):
     assert redis.Redis.from_url(REDIS_URL).xpending(f"{prefix}wa:control", "g1")["pending"] == 100
 
 
+def test_trimming_survives_the_other_group_acking_in_between(rds, prefix):
+    """The session and the template workers both read ``wa:control``; one acks while the other trims.
+    Seen in the demo: a Start pressed in Odoo crashed the template worker (so the whole bridge) when
+    the session group's pending entry was acked between ``XINFO GROUPS`` and ``XPENDING``."""
+    streams = Streams(rds, prefix)
+    for group in ("session", "templates"):
+        streams.ensure_group(contract.STREAM_CONTROL, group)
+    streams.add(contract.STREAM_CONTROL, {"command": "start"})
+    session = streams.read_new(contract.STREAM_CONTROL, "session", "c", 10, None)
+    templates = streams.read_new(contract.STREAM_CONTROL, "templates", "c", 10, None)
+    real_xinfo_groups = rds.xinfo_groups
+
+    def groups_then_the_session_acks(name):
+        seen = real_xinfo_groups(name)  # still says the session group has one pending entry
+        rds.xack(name, "session", session[0].id)
+        return seen
+
+    rds.xinfo_groups = groups_then_the_session_acks
+    try:
+        assert streams.ack(contract.STREAM_CONTROL, "templates", [templates[0].id], delete=False) == 1
+    finally:
+        rds.xinfo_groups = real_xinfo_groups
+    assert rds.xpending(f"{prefix}wa:control", "session")["pending"] == 0
+
+
 def test_odoo_pushes_each_outbound_job_to_its_recipients_shard(rds, prefix):
     """The addon's own push function (``whatsapp_attendance/tools/redis_queue.py``), loaded without Odoo."""
     queue = _redis_queue()
