@@ -111,8 +111,17 @@ cleanup() { say "Stopping"; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/n
 trap cleanup EXIT INT TERM
 
 step "Starting"
+# a demo still running (or anything else) on a port would answer in place of this one
+for pair in ODOO_PORT:ODOO_PORT BRIDGE_PORT:WA_PORT SIM_PORT:WA_SIM_PORT; do
+    name="${pair%%:*}" setting="${pair#*:}"; port="${!name}"
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        die "port $port is already in use: is another demo still running? Stop it (Ctrl-C in its terminal) or choose another port: $setting=$((port + 100)) scripts/demo.sh"
+    fi
+done
 say "Starting Odoo on http://127.0.0.1:$ODOO_PORT (log: .run/logs/odoo-$DB.log)"
-odoo -c "$CONF" -d "$DB" --db-filter="^$DB\$" &
+# exec: the pid is Odoo's own (a backgrounded shell function is a subshell, which a kill would leave
+# Odoo running past; likewise the bridge below)
+(exec "$PYTHON" -m odoo -c "$CONF" -d "$DB" --db-filter="^$DB\$") &
 pids+=($!)
 for _ in $(seq 1 120); do
     curl -fs "http://127.0.0.1:$ODOO_PORT/web/health" >/dev/null 2>&1 && break
@@ -121,7 +130,7 @@ done
 curl -fs "http://127.0.0.1:$ODOO_PORT/web/health" >/dev/null || die "Odoo did not start (see .run/logs/odoo-$DB.log)"
 
 say "Starting the bridge and the WhatsApp simulator (demo mode)"
-(cd "$ROOT" && "$PYTHON" -m whatsapp_bridge demo --env-file "$BRIDGE_ENV" --port "$SIM_PORT" \
+(cd "$ROOT" && exec "$PYTHON" -m whatsapp_bridge demo --env-file "$BRIDGE_ENV" --port "$SIM_PORT" \
     >>"$RUN_DIR/logs/bridge-$DB.log" 2>&1) &
 pids+=($!)
 sleep 3
