@@ -39,6 +39,10 @@ def test_two_customers_routed_at_once_never_overbook_an_attendant(odoo_server, b
     client.authenticate()
     attendant_group = _ref(odoo_server, "whatsapp_attendance.group_whatsapp_attendant")
     rounds = 4
+    company = odoo_server.admin("res.users", "read", [odoo_server.rpc("common", "authenticate", odoo_server.db, "admin",
+                                                                      "admin", {})], ["company_id"])[0]["company_id"]
+    company_lang = odoo_server.admin("res.partner", "read", [odoo_server.admin(
+        "res.company", "read", [company[0]], ["partner_id"])[0]["partner_id"][0]], ["lang"])[0]["lang"]
     for round_no in range(rounds):
         tag = uuid.uuid4().hex[:6]
         user_id = odoo_server.admin("res.users", "create", {
@@ -72,4 +76,9 @@ def test_two_customers_routed_at_once_never_overbook_an_attendant(odoo_server, b
         assigned = next(service for service in found if service["state"] == "in_progress")
         assert assigned["user_id"][0] == user_id
         waiting = next(service for service in found if service["state"] == "waiting")
-        assert "at their limit of simultaneous services" in waiting["assignment_note"]
+        # staff-facing: in the company's language (the e2e database is the demo's, whose company speaks pt_BR)
+        assert waiting["assignment_note"] == {
+            "pt_BR": f"Aguardando atribuição automática: todos os atendentes online de Race team {tag} estão no "
+                     "limite de atendimentos simultâneos.",
+        }.get(company_lang, f"Waiting for automatic assignment: every online attendant of Race team {tag} is at "
+                            "their limit of simultaneous services."), waiting["assignment_note"]
