@@ -99,7 +99,7 @@ button.scan{background:#25d366;color:#fff;border-color:#1da851;font-size:1.1em}
 <h1>WhatsApp Web phone (demo)</h1>
 <p class="note">The scripted phone of the demo's fake WhatsApp Web driver. In Odoo open WhatsApp &gt; Configuration &gt;
 Accounts, a WhatsApp Web account, press <b>Start session</b>: the QR code appears there. Then press
-<b>Scan the QR code shown in Odoo</b> here.</p>
+the green button of that account below: this phone scans it.</p>
 <div id="sessions">loading...</div>
 <script>
 async function post(path, data) {
