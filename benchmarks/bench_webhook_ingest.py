@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import redis  # noqa: E402
 
+from benchmarks.raw_http import post_raw  # noqa: E402
 from tests.e2e.bridge_procs import (  # noqa: E402
     REDIS_URL,
     Bridge,
@@ -94,67 +95,27 @@ async def offer(url: str, bodies: list[tuple[bytes, dict]], rate: float, connect
 
 
 async def offer_raw(url: str, bodies: list[tuple[bytes, dict]], rate: float, connections: int):
-    """The same open-loop schedule with a minimal keep-alive HTTP/1.1 client on raw asyncio streams.
+    """The same open-loop schedule with the minimal keep-alive HTTP/1.1 client (``raw_http.post_raw``).
 
     httpx.AsyncClient costs ~2-3 ms of client CPU per request, so on 2 cores it cannot offer 1,000/s
     while the server runs: with it the benchmark measures the client.  Requests wait in a queue for a
     free connection; their latency still counts from their due time.
     """
-    parsed = httpx.URL(url)
-    wire = []
-    for raw, headers in bodies:
-        head = (f"POST {parsed.raw_path.decode()} HTTP/1.1\r\nHost: {parsed.host}:{parsed.port}\r\n"
-                + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-                + f"Content-Length: {len(raw)}\r\n\r\n")
-        wire.append(head.encode() + raw)
+    t0, results = await post_raw(url, bodies, rate, connections, start_delay=0.2)
     ack: list[float] = []
     service: list[float] = []
     errors: dict[str, int] = {}
-    queue: asyncio.Queue = asyncio.Queue()
     last_done = 0.0
-    t0 = time.perf_counter() + 0.2
-
-    async def connection():
-        nonlocal last_done
-        reader, writer = await asyncio.open_connection(parsed.host, parsed.port)
-        while True:
-            item = await queue.get()
-            if item is None:
-                writer.close()
-                return
-            index = item
-            sent = time.perf_counter()
-            try:
-                writer.write(wire[index])
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head.split(b" ", 2)[1])
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                if length:
-                    await reader.readexactly(length)
-            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
-                reader, writer = await asyncio.open_connection(parsed.host, parsed.port)
-                continue
-            done = time.perf_counter()
-            last_done = max(last_done, done)
-            if status != 200:
-                errors[f"HTTP {status}"] = errors.get(f"HTTP {status}", 0) + 1
-                continue
-            ack.append((done - (t0 + index / rate)) * 1000)
-            service.append((done - sent) * 1000)
-
-    workers = [asyncio.create_task(connection()) for _ in range(connections)]
-    for index in range(len(wire)):
-        delay = t0 + index / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        queue.put_nowait(index)
-    for _ in workers:
-        queue.put_nowait(None)
-    await asyncio.gather(*workers)
+    for index, (sent, done, status) in enumerate(results):
+        if isinstance(status, str):
+            errors[status] = errors.get(status, 0) + 1
+            continue
+        last_done = max(last_done, done)
+        if status != 200:
+            errors[f"HTTP {status}"] = errors.get(f"HTTP {status}", 0) + 1
+            continue
+        ack.append((done - (t0 + index / rate)) * 1000)
+        service.append((done - sent) * 1000)
     return ack, service, errors, last_done - t0
 
 

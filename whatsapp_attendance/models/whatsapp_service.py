@@ -437,10 +437,15 @@ class WhatsappService(models.Model):
         return (self.company_id or self.env.company).partner_id.lang or self.env.lang
 
     @api.model
+    def _whatsapp_auto_assign_domain(self):
+        """The customers waiting in the queue of a team with automatic assignment."""
+        return self._whatsapp_queue_domain() + [('team_id.auto_assign', '=', True)]
+
+    @api.model
     def _whatsapp_assign_waiting(self, teams=None, limit=100):
         """Assign the customers waiting (oldest first) in the queues of ``teams`` (default: every
         team with automatic assignment): a slot freed, an attendant came online, the cron."""
-        domain = self._whatsapp_queue_domain() + [('team_id.auto_assign', '=', True)]
+        domain = self._whatsapp_auto_assign_domain()
         if teams is not None:
             teams = teams.filtered('auto_assign')
             if not teams:
@@ -462,7 +467,7 @@ class WhatsappService(models.Model):
         ``limit`` customers at a time; while some were assigned and more wait, the cron runs again
         at once (Odoo's progress API), so a long queue does not wait a minute per ``limit``."""
         assigned = self._whatsapp_assign_waiting(limit=limit)
-        remaining = self.search_count(self._whatsapp_queue_domain() + [('team_id.auto_assign', '=', True)])
+        remaining = self.search_count(self._whatsapp_auto_assign_domain())
         self.env['ir.cron']._notify_progress(done=len(assigned), remaining=remaining)
         return assigned
 
